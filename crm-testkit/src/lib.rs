@@ -1,0 +1,2 @@
+//! Test fixtures for thiscovery crates.
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! hubspot-client
+#![deny(missing_docs)]

@@ -1,0 +1,1 @@
+//! Examples and benchmarks of the thiscovery-crm workspace live in this package.
