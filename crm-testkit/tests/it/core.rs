@@ -1,0 +1,1 @@
+//! Tests of crm-testkit's core module.

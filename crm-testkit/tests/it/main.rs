@@ -1,0 +1,5 @@
+//! crm-testkit's own integration tests: one binary, one module per area.
+
+mod core;
+mod dynamodb;
+mod hubspot;
