@@ -1,0 +1,465 @@
+//! Credentials: static bearer tokens and OAuth token sets that refresh themselves.
+//!
+//! OAuth refresh is driven by expiry: a token within [`OAuthConfig::refresh_skew`] of its
+//! expiry is refreshed before it is used (HubSpot's guidance: a 401 is not a reliable signal).
+//! Refreshes are single-flight: however many calls find the token stale at once, one token
+//! request is made and the others wait for its result. Every refreshed token set is saved to
+//! the [`TokenStore`] before it is used.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Path of HubSpot's OAuth v3 token endpoint (the v1 path, `/oauth/v1/token`, is deprecated
+/// on 2027-02-16).
+pub const DEFAULT_TOKEN_PATH: &str = "/oauth/v3/token";
+
+/// An OAuth token set as the token endpoint returned it, with the instant it was obtained.
+///
+/// `Debug` redacts both tokens.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TokenSet {
+    /// The bearer token for API calls.
+    pub access_token: SecretString,
+    /// The token that obtains new access tokens.
+    pub refresh_token: SecretString,
+    /// Lifetime of the access token from `obtained_at` (HubSpot: typically 1800 s).
+    pub expires_in: Duration,
+    /// When the token endpoint issued this set.
+    pub obtained_at: SystemTime,
+    /// The token type (`bearer`).
+    pub token_type: Option<String>,
+}
+
+impl TokenSet {
+    /// A token set obtained at `obtained_at` that lives `expires_in`.
+    pub fn new(
+        access_token: impl Into<String>,
+        refresh_token: impl Into<String>,
+        expires_in: Duration,
+        obtained_at: SystemTime,
+    ) -> Self {
+        TokenSet {
+            access_token: SecretString::from(access_token.into()),
+            refresh_token: SecretString::from(refresh_token.into()),
+            expires_in,
+            obtained_at,
+            token_type: Some("bearer".to_owned()),
+        }
+    }
+
+    /// When the access token expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.obtained_at + self.expires_in
+    }
+
+    /// `true` if the access token is still valid for at least `skew` after `now`.
+    pub fn is_fresh(&self, now: SystemTime, skew: Duration) -> bool {
+        now + skew < self.expires_at()
+    }
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &"[REDACTED]")
+            .field("refresh_token", &"[REDACTED]")
+            .field("expires_in", &self.expires_in)
+            .field("obtained_at", &self.obtained_at)
+            .field("token_type", &self.token_type)
+            .finish()
+    }
+}
+
+/// The error type token stores return.
+pub type TokenStoreError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where OAuth token sets are persisted, so a refreshed refresh token survives restarts and
+/// several processes can share one token set.
+///
+/// The thiscovery stack keeps it in its DynamoDB `tokens` table; [`MemoryTokenStore`] ships
+/// here.
+#[async_trait]
+pub trait TokenStore: Send + Sync + fmt::Debug {
+    /// The stored token set, if any.
+    async fn load(&self) -> Result<Option<TokenSet>, TokenStoreError>;
+    /// Persists a token set (called after every refresh, before the new token is used).
+    async fn save(&self, tokens: &TokenSet) -> Result<(), TokenStoreError>;
+}
+
+/// A [`TokenStore`] in memory.
+///
+/// ```
+/// use hubspot_client::auth::{MemoryTokenStore, TokenSet};
+/// use std::time::{Duration, SystemTime};
+///
+/// let store = MemoryTokenStore::with_tokens(TokenSet::new(
+///     "access",
+///     "refresh",
+///     Duration::from_secs(1800),
+///     SystemTime::now(),
+/// ));
+/// assert_eq!(store.saves(), 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    tokens: Mutex<Option<TokenSet>>,
+    saves: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryTokenStore::default()
+    }
+
+    /// A store holding `tokens`.
+    pub fn with_tokens(tokens: TokenSet) -> Self {
+        MemoryTokenStore {
+            tokens: Mutex::new(Some(tokens)),
+            saves: Default::default(),
+        }
+    }
+
+    /// What the store holds now.
+    pub fn get(&self) -> Option<TokenSet> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many times [`TokenStore::save`] was called.
+    pub fn saves(&self) -> usize {
+        self.saves.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn load(&self) -> Result<Option<TokenSet>, TokenStoreError> {
+        Ok(self.get())
+    }
+
+    async fn save(&self, tokens: &TokenSet) -> Result<(), TokenStoreError> {
+        *self.tokens.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.clone());
+        self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// OAuth settings: the app's credentials and where its token set lives.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use hubspot_client::auth::{MemoryTokenStore, OAuthConfig};
+///
+/// let oauth = OAuthConfig::new("client-id", "client-secret", Arc::new(MemoryTokenStore::new()))
+///     .refresh_token("initial-refresh-token")
+///     .refresh_skew(Duration::from_secs(120));
+/// assert!(!format!("{oauth:?}").contains("client-secret"));
+/// ```
+#[derive(Clone)]
+pub struct OAuthConfig {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: SecretString,
+    pub(crate) initial_refresh_token: Option<SecretString>,
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) refresh_skew: Duration,
+    pub(crate) token_path: String,
+}
+
+impl OAuthConfig {
+    /// An OAuth app with its client id and secret, persisting token sets in `store`.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        store: Arc<dyn TokenStore>,
+    ) -> Self {
+        OAuthConfig {
+            client_id: client_id.into(),
+            client_secret: SecretString::from(client_secret.into()),
+            initial_refresh_token: None,
+            store,
+            refresh_skew: Duration::from_secs(300),
+            token_path: DEFAULT_TOKEN_PATH.to_owned(),
+        }
+    }
+
+    /// A refresh token to start from when the store is empty.
+    pub fn refresh_token(mut self, token: impl Into<String>) -> Self {
+        self.initial_refresh_token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// Refresh when the access token has less than this left (default 5 minutes).
+    pub fn refresh_skew(mut self, skew: Duration) -> Self {
+        self.refresh_skew = skew;
+        self
+    }
+
+    /// The token endpoint's path (default [`DEFAULT_TOKEN_PATH`]).
+    pub fn token_path(mut self, path: impl Into<String>) -> Self {
+        self.token_path = path.into();
+        self
+    }
+
+    /// The app's client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+}
+
+impl fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field(
+                "initial_refresh_token",
+                &self.initial_refresh_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("store", &self.store)
+            .field("refresh_skew", &self.refresh_skew)
+            .field("token_path", &self.token_path)
+            .finish()
+    }
+}
+
+/// The token endpoint's answer.
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    #[serde(alias = "accessToken")]
+    access_token: String,
+    #[serde(default, alias = "refreshToken")]
+    refresh_token: Option<String>,
+    #[serde(alias = "expiresIn")]
+    expires_in: u64,
+    #[serde(default, alias = "tokenType")]
+    token_type: Option<String>,
+}
+
+impl TokenResponse {
+    /// Turns the response into a token set; a response without a refresh token keeps
+    /// `previous_refresh`.
+    pub(crate) fn into_token_set(
+        self,
+        previous_refresh: Option<&SecretString>,
+        obtained_at: SystemTime,
+    ) -> Result<TokenSet> {
+        let refresh_token = match (self.refresh_token, previous_refresh) {
+            (Some(token), _) => SecretString::from(token),
+            (None, Some(previous)) => previous.clone(),
+            (None, None) => {
+                return Err(Error::InvalidRequest(
+                    "the token endpoint returned no refresh_token".into(),
+                ));
+            }
+        };
+        Ok(TokenSet {
+            access_token: SecretString::from(self.access_token),
+            refresh_token,
+            expires_in: Duration::from_secs(self.expires_in),
+            obtained_at,
+            token_type: self.token_type,
+        })
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse").finish_non_exhaustive()
+    }
+}
+
+/// Keeps the current OAuth token set and refreshes it single-flight.
+pub(crate) struct TokenManager {
+    pub(crate) config: OAuthConfig,
+    current: RwLock<Option<TokenSet>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the token manager needs from the client: a way to call the token endpoint.
+#[async_trait]
+pub(crate) trait TokenEndpoint: Send + Sync {
+    async fn request_token(&self, form: Vec<(&'static str, String)>) -> Result<TokenResponse>;
+}
+
+impl TokenManager {
+    pub(crate) fn new(config: OAuthConfig) -> Self {
+        TokenManager {
+            config,
+            current: RwLock::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> Option<TokenSet> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_cached(&self, tokens: TokenSet) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
+    }
+
+    fn fresh(&self, tokens: &TokenSet) -> bool {
+        tokens.is_fresh(SystemTime::now(), self.config.refresh_skew)
+    }
+
+    /// The current token set, refreshing it first if it is close to expiry.
+    pub(crate) async fn token(&self, endpoint: &dyn TokenEndpoint) -> Result<TokenSet> {
+        if let Some(tokens) = self.cached().filter(|t| self.fresh(t)) {
+            return Ok(tokens);
+        }
+        let _guard = self.refresh_lock.lock().await;
+        // Another task may have refreshed while this one waited for the lock.
+        if let Some(tokens) = self.cached().filter(|t| self.fresh(t)) {
+            return Ok(tokens);
+        }
+        self.refresh_locked(endpoint, None).await
+    }
+
+    /// Refreshes after HubSpot refused `rejected` with a 401, unless another task already
+    /// replaced it.
+    pub(crate) async fn refresh_after_401(
+        &self,
+        endpoint: &dyn TokenEndpoint,
+        rejected: &SecretString,
+    ) -> Result<TokenSet> {
+        let _guard = self.refresh_lock.lock().await;
+        if let Some(tokens) = self.cached()
+            && tokens.access_token.expose_secret() != rejected.expose_secret()
+        {
+            return Ok(tokens);
+        }
+        self.refresh_locked(endpoint, Some(rejected)).await
+    }
+
+    /// Forces a refresh now.
+    pub(crate) async fn force_refresh(&self, endpoint: &dyn TokenEndpoint) -> Result<TokenSet> {
+        let _guard = self.refresh_lock.lock().await;
+        let known = self.cached().map(|t| t.access_token);
+        self.refresh_locked(endpoint, known.as_ref()).await
+    }
+
+    /// With the refresh lock held: takes a fresher token set from the store if another
+    /// process saved one, else calls the token endpoint and saves the result.
+    async fn refresh_locked(
+        &self,
+        endpoint: &dyn TokenEndpoint,
+        rejected: Option<&SecretString>,
+    ) -> Result<TokenSet> {
+        let stored = self.config.store.load().await.map_err(Error::TokenStore)?;
+        if let Some(tokens) = &stored {
+            let is_rejected =
+                rejected.is_some_and(|r| r.expose_secret() == tokens.access_token.expose_secret());
+            if !is_rejected && self.fresh(tokens) {
+                tracing::debug!("using the token set another process saved");
+                self.set_cached(tokens.clone());
+                return Ok(tokens.clone());
+            }
+        }
+        let refresh_token = self
+            .cached()
+            .map(|t| t.refresh_token)
+            .or_else(|| stored.map(|t| t.refresh_token))
+            .or_else(|| self.config.initial_refresh_token.clone())
+            .ok_or(Error::NoToken)?;
+        tracing::debug!("refreshing the HubSpot access token");
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("client_id", self.config.client_id.clone()),
+            (
+                "client_secret",
+                self.config.client_secret.expose_secret().to_owned(),
+            ),
+            ("refresh_token", refresh_token.expose_secret().to_owned()),
+        ];
+        let response = endpoint.request_token(form).await?;
+        let tokens = response.into_token_set(Some(&refresh_token), SystemTime::now())?;
+        self.config
+            .store
+            .save(&tokens)
+            .await
+            .map_err(Error::TokenStore)?;
+        self.set_cached(tokens.clone());
+        Ok(tokens)
+    }
+
+    /// The client credentials form fields for other grants.
+    pub(crate) fn client_form(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("client_id", self.config.client_id.clone()),
+            (
+                "client_secret",
+                self.config.client_secret.expose_secret().to_owned(),
+            ),
+        ]
+    }
+
+    /// Installs a token set obtained elsewhere (e.g. from an authorization code) and saves it.
+    pub(crate) async fn install(&self, tokens: TokenSet) -> Result<()> {
+        let _guard = self.refresh_lock.lock().await;
+        self.config
+            .store
+            .save(&tokens)
+            .await
+            .map_err(Error::TokenStore)?;
+        self.set_cached(tokens);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_uses_the_skew() {
+        let now = SystemTime::now();
+        let t = TokenSet::new("a", "r", Duration::from_secs(1800), now);
+        assert!(t.is_fresh(now, Duration::from_secs(300)));
+        assert!(t.is_fresh(now + Duration::from_secs(1499), Duration::from_secs(300)));
+        assert!(!t.is_fresh(now + Duration::from_secs(1500), Duration::from_secs(300)));
+        assert!(!t.is_fresh(now + Duration::from_secs(4000), Duration::ZERO));
+    }
+
+    #[test]
+    fn debug_redacts_tokens() {
+        let t = TokenSet::new(
+            "access-SECRET",
+            "refresh-SECRET",
+            Duration::from_secs(1),
+            SystemTime::now(),
+        );
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+
+    #[test]
+    fn token_response_keeps_previous_refresh_token() {
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":1800,"token_type":"bearer"}"#)
+                .unwrap();
+        let prev = SecretString::from("r-old".to_owned());
+        let t = r.into_token_set(Some(&prev), SystemTime::now()).unwrap();
+        assert_eq!(t.refresh_token.expose_secret(), "r-old");
+        assert_eq!(t.expires_in, Duration::from_secs(1800));
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"accessToken":"a","expiresIn":60}"#).unwrap();
+        assert!(r.into_token_set(None, SystemTime::now()).is_err());
+    }
+}

@@ -1,0 +1,353 @@
+//! Contacts, CRM v3 (`/crm/v3/objects/contacts`).
+//!
+//! ```no_run
+//! # async fn run(client: hubspot_client::Client) -> hubspot_client::Result<()> {
+//! use hubspot_client::contacts::{ContactUpsert, Properties};
+//!
+//! // One contact, created or updated by email:
+//! let props = Properties::from([("firstname".to_owned(), "Ada".to_owned())]);
+//! let (id, created) = client.contacts().upsert_by_email("ada@example.org", props).await?;
+//!
+//! // Many contacts: deduplicated by email, sent in chunks of 100, per-input results.
+//! let outcome = client
+//!     .contacts()
+//!     .batch_upsert_by_email(vec![
+//!         ContactUpsert::new("ada@example.org").property("lastname", "Lovelace"),
+//!         ContactUpsert::new("not-an-email"),
+//!     ])
+//!     .await;
+//! for failure in &outcome.failures {
+//!     eprintln!("{}: {}", failure.email, failure.reason);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{BatchBody, ItemFailure, MAX_BATCH, failure_for, run_chunks};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::ids::ObjectId;
+use crate::send::Request;
+
+const CONTACTS: &str = "crm/v3/objects/contacts";
+
+/// Property values to write (HubSpot takes every value as a string: dates as epoch
+/// milliseconds, booleans as `"true"`).
+pub type Properties = BTreeMap<String, String>;
+
+/// A contact as HubSpot returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Contact {
+    /// The contact's id (`hs_object_id`).
+    pub id: ObjectId,
+    /// Property values; HubSpot sends `null` for properties that have no value.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Option<String>>,
+    /// When the contact was created (ISO 8601).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// When the contact was last updated (ISO 8601).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Whether the contact is archived.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+impl Contact {
+    /// A property's value, if set.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).and_then(|v| v.as_deref())
+    }
+}
+
+#[derive(Serialize)]
+struct PropertiesRequest<'a> {
+    properties: &'a Properties,
+}
+
+/// One input of [`ContactsApi::batch_upsert_by_email`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactUpsert {
+    /// The contact's email: the key it is created or updated by.
+    pub email: String,
+    /// Properties to set.
+    pub properties: Properties,
+}
+
+impl ContactUpsert {
+    /// An upsert of `email` with no other properties yet.
+    pub fn new(email: impl Into<String>) -> Self {
+        ContactUpsert {
+            email: email.into(),
+            properties: Properties::new(),
+        }
+    }
+
+    /// Adds a property.
+    pub fn property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(name.into(), value.into());
+        self
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpsertInput<'a> {
+    id: &'a str,
+    id_property: &'static str,
+    properties: &'a Properties,
+}
+
+#[derive(Serialize)]
+struct UpsertBatchRequest<'a> {
+    inputs: Vec<UpsertInput<'a>>,
+}
+
+#[derive(Deserialize)]
+struct UpsertResult {
+    id: ObjectId,
+    #[serde(default)]
+    properties: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    new: bool,
+}
+
+/// A contact created or updated by a batch upsert.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct UpsertedContact {
+    /// The input's email, trimmed and lower-cased (the key inputs were deduplicated by).
+    pub email: String,
+    /// The contact's id.
+    pub id: ObjectId,
+    /// `true` if the contact was created, `false` if an existing one was updated.
+    pub created: bool,
+}
+
+/// An input of a batch upsert that failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UpsertFailure {
+    /// The input's email, trimmed and lower-cased.
+    pub email: String,
+    /// Why it failed.
+    pub reason: ItemFailure,
+}
+
+/// The per-input outcome of [`ContactsApi::batch_upsert_by_email`]: every distinct input
+/// email is in exactly one of the two lists.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BatchUpsertOutcome {
+    /// Inputs HubSpot created or updated.
+    pub results: Vec<UpsertedContact>,
+    /// Inputs that failed.
+    pub failures: Vec<UpsertFailure>,
+    /// How many batch requests were sent.
+    pub requests: usize,
+}
+
+impl BatchUpsertOutcome {
+    /// The result for an email (compared case-insensitively).
+    pub fn result(&self, email: &str) -> Option<&UpsertedContact> {
+        let key = normalize_email(email);
+        self.results.iter().find(|r| r.email == key)
+    }
+
+    /// The failure for an email (compared case-insensitively).
+    pub fn failure(&self, email: &str) -> Option<&UpsertFailure> {
+        let key = normalize_email(email);
+        self.failures.iter().find(|f| f.email == key)
+    }
+}
+
+/// How emails are compared: trimmed and lower-cased, as HubSpot stores them.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The contacts API. Get it with [`Client::contacts`].
+#[derive(Debug, Clone, Copy)]
+pub struct ContactsApi<'a> {
+    pub(crate) client: &'a Client,
+}
+
+impl ContactsApi<'_> {
+    /// Creates a contact. A contact with the same email yields [`Error::Conflict`] carrying the
+    /// existing id. Not idempotent: not retried after a timeout or a 5xx.
+    pub async fn create(&self, properties: &Properties) -> Result<Contact> {
+        let request = Request::new("contacts.create", Method::POST, CONTACTS)
+            .json(&PropertiesRequest { properties })?
+            .not_idempotent();
+        self.client.inner.call(request).await
+    }
+
+    /// Reads a contact by id, with the named properties.
+    pub async fn get(&self, id: &ObjectId, properties: &[&str]) -> Result<Contact> {
+        let request = with_properties(
+            Request::new("contacts.get", Method::GET, CONTACTS).segment(id.as_str()),
+            properties,
+        );
+        self.client.inner.call(request).await
+    }
+
+    /// Reads a contact by email (`?idProperty=email`), with the named properties.
+    pub async fn get_by_email(&self, email: &str, properties: &[&str]) -> Result<Contact> {
+        let request = with_properties(
+            Request::new("contacts.get", Method::GET, CONTACTS)
+                .segment(email)
+                .query("idProperty", "email"),
+            properties,
+        );
+        self.client.inner.call(request).await
+    }
+
+    /// Updates properties of a contact by id.
+    pub async fn update(&self, id: &ObjectId, properties: &Properties) -> Result<Contact> {
+        let request = Request::new("contacts.update", Method::PATCH, CONTACTS)
+            .segment(id.as_str())
+            .json(&PropertiesRequest { properties })?;
+        self.client.inner.call(request).await
+    }
+
+    /// Updates properties of a contact by email (`?idProperty=email`); 404 if there is no such
+    /// contact.
+    pub async fn update_by_email(&self, email: &str, properties: &Properties) -> Result<Contact> {
+        let request = Request::new("contacts.update", Method::PATCH, CONTACTS)
+            .segment(email)
+            .query("idProperty", "email")
+            .json(&PropertiesRequest { properties })?;
+        self.client.inner.call(request).await
+    }
+
+    /// Archives (soft-deletes) a contact.
+    pub async fn archive(&self, id: &ObjectId) -> Result<()> {
+        let request =
+            Request::new("contacts.archive", Method::DELETE, CONTACTS).segment(id.as_str());
+        self.client.inner.execute(request).await.map(|_| ())
+    }
+
+    /// Creates or updates one contact by email; returns its id and whether it was created.
+    pub async fn upsert_by_email(
+        &self,
+        email: &str,
+        properties: Properties,
+    ) -> Result<(ObjectId, bool)> {
+        let outcome = self
+            .batch_upsert_by_email(vec![ContactUpsert {
+                email: email.to_owned(),
+                properties,
+            }])
+            .await;
+        if let Some(result) = outcome.results.into_iter().next() {
+            return Ok((result.id, result.created));
+        }
+        match outcome.failures.into_iter().next().map(|f| f.reason) {
+            Some(ItemFailure::RequestFailed(error)) => Err(std::sync::Arc::try_unwrap(error)
+                .unwrap_or_else(|shared| Error::InvalidRequest(shared.to_string()))),
+            Some(ItemFailure::Rejected(detail)) => Err(Error::Rejected(Box::new(detail))),
+            None => Err(Error::InvalidRequest("HubSpot returned no result".into())),
+        }
+    }
+
+    /// Creates or updates contacts by email (`POST .../batch/upsert`).
+    ///
+    /// Inputs are deduplicated by email (case-insensitively; later properties win), sent in
+    /// chunks of 100 (concurrently, each through the rate limiter and retry loop, which is
+    /// safe: an upsert by email is idempotent), and 200 and 207 answers are both accepted. The
+    /// outcome names every distinct email once: in `results` with its id and `created` flag,
+    /// or in `failures` with the item error (from a 207) or the chunk's request error.
+    pub async fn batch_upsert_by_email(&self, inputs: Vec<ContactUpsert>) -> BatchUpsertOutcome {
+        let mut order: Vec<String> = Vec::new();
+        let mut merged: HashMap<String, Properties> = HashMap::new();
+        for input in inputs {
+            let key = normalize_email(&input.email);
+            let entry = merged.entry(key.clone()).or_insert_with(|| {
+                order.push(key.clone());
+                Properties::new()
+            });
+            entry.extend(input.properties);
+            // HubSpot echoes the properties it set; sending the email makes results matchable.
+            entry.insert("email".to_owned(), key);
+        }
+        let deduped: Vec<(String, Properties)> = order
+            .into_iter()
+            .filter_map(|k| merged.remove(&k).map(|p| (k, p)))
+            .collect();
+        let inner = &self.client.inner;
+        let chunks = run_chunks(deduped, MAX_BATCH, inner.batch_concurrency, |chunk| async move {
+            let body = UpsertBatchRequest {
+                inputs: chunk
+                    .iter()
+                    .map(|(email, properties)| UpsertInput {
+                        id: email,
+                        id_property: "email",
+                        properties,
+                    })
+                    .collect(),
+            };
+            let request = Request::new(
+                "contacts.batch_upsert",
+                Method::POST,
+                "crm/v3/objects/contacts/batch/upsert",
+            )
+            .json(&body)?;
+            inner.call::<BatchBody<UpsertResult>>(request).await
+        })
+        .await;
+
+        let mut outcome = BatchUpsertOutcome {
+            requests: chunks.len(),
+            ..BatchUpsertOutcome::default()
+        };
+        for (chunk, result) in chunks {
+            match result {
+                Ok(body) => {
+                    let mut by_email: HashMap<String, UpsertResult> = HashMap::new();
+                    for r in body.results {
+                        if let Some(Some(email)) = r.properties.get("email") {
+                            by_email.insert(normalize_email(email), r);
+                        }
+                    }
+                    for (email, _) in chunk {
+                        match by_email.remove(&email) {
+                            Some(r) => outcome.results.push(UpsertedContact {
+                                email,
+                                id: r.id,
+                                created: r.new,
+                            }),
+                            None => {
+                                let reason = failure_for(&email, &body.errors);
+                                outcome.failures.push(UpsertFailure { email, reason });
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    let shared = std::sync::Arc::new(error);
+                    for (email, _) in chunk {
+                        outcome.failures.push(UpsertFailure {
+                            email,
+                            reason: ItemFailure::RequestFailed(shared.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}
+
+fn with_properties(mut request: Request, properties: &[&str]) -> Request {
+    if !properties.is_empty() {
+        request = request.query("properties", properties.join(","));
+    }
+    request
+}
