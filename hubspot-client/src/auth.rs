@@ -130,7 +130,10 @@ impl MemoryTokenStore {
 
     /// What the store holds now.
     pub fn get(&self) -> Option<TokenSet> {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many times [`TokenStore::save`] was called.
@@ -308,7 +311,10 @@ impl TokenManager {
     }
 
     fn cached(&self) -> Option<TokenSet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set_cached(&self, tokens: TokenSet) {

@@ -101,7 +101,9 @@ where
 /// context or message, else the only error, else a generic rejection.
 pub(crate) fn failure_for(key: &str, errors: &[ErrorDetail]) -> ItemFailure {
     let names_key = |d: &&ErrorDetail| {
-        d.context_ids().iter().any(|id| id.eq_ignore_ascii_case(key))
+        d.context_ids()
+            .iter()
+            .any(|id| id.eq_ignore_ascii_case(key))
             || d.message
                 .as_deref()
                 .is_some_and(|m| m.to_lowercase().contains(&key.to_lowercase()))
@@ -178,10 +180,13 @@ mod tests {
             Ok::<usize, Error>(chunk.len())
         })
         .await;
-        let sizes: Vec<usize> = out.iter().map(|(c, r)| {
-            assert_eq!(c.len(), *r.as_ref().unwrap());
-            c.len()
-        }).collect();
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|(c, r)| {
+                assert_eq!(c.len(), *r.as_ref().unwrap());
+                c.len()
+            })
+            .collect();
         assert_eq!(sizes, vec![100, 100, 50]);
         assert_eq!(out[2].0[0], 200);
     }

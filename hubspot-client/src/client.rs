@@ -50,7 +50,7 @@ impl fmt::Debug for Client {
 
 pub(crate) enum Auth {
     Static(SecretString),
-    OAuth(TokenManager),
+    OAuth(Box<TokenManager>),
 }
 
 impl fmt::Debug for Auth {
@@ -147,7 +147,10 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("base_url", &self.base_url)
-            .field("static_token", &self.static_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "static_token",
+                &self.static_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("oauth", &self.oauth)
             .field("rate_limit", &self.rate_limit)
             .field("retry", &self.retry)
@@ -260,14 +263,18 @@ impl ClientBuilder {
                         config.token_path
                     )));
                 }
-                Auth::OAuth(TokenManager::new(config))
+                Auth::OAuth(Box::new(TokenManager::new(config)))
             }
         };
-        let rate_limit = self.rate_limit.unwrap_or_else(|| Some(RateLimit::default()));
+        let rate_limit = self
+            .rate_limit
+            .unwrap_or_else(|| Some(RateLimit::default()));
         let limiter = Limiter::new(rate_limit.as_ref())?;
         let retry = self.retry.unwrap_or_default();
         if retry.max_attempts == 0 {
-            return Err(Error::Config("retry policy max_attempts must be at least 1".into()));
+            return Err(Error::Config(
+                "retry policy max_attempts must be at least 1".into(),
+            ));
         }
         let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
         if timeout.is_zero() {

@@ -282,25 +282,30 @@ impl ContactsApi<'_> {
             .filter_map(|k| merged.remove(&k).map(|p| (k, p)))
             .collect();
         let inner = &self.client.inner;
-        let chunks = run_chunks(deduped, MAX_BATCH, inner.batch_concurrency, |chunk| async move {
-            let body = UpsertBatchRequest {
-                inputs: chunk
-                    .iter()
-                    .map(|(email, properties)| UpsertInput {
-                        id: email,
-                        id_property: "email",
-                        properties,
-                    })
-                    .collect(),
-            };
-            let request = Request::new(
-                "contacts.batch_upsert",
-                Method::POST,
-                "crm/v3/objects/contacts/batch/upsert",
-            )
-            .json(&body)?;
-            inner.call::<BatchBody<UpsertResult>>(request).await
-        })
+        let chunks = run_chunks(
+            deduped,
+            MAX_BATCH,
+            inner.batch_concurrency,
+            |chunk| async move {
+                let body = UpsertBatchRequest {
+                    inputs: chunk
+                        .iter()
+                        .map(|(email, properties)| UpsertInput {
+                            id: email,
+                            id_property: "email",
+                            properties,
+                        })
+                        .collect(),
+                };
+                let request = Request::new(
+                    "contacts.batch_upsert",
+                    Method::POST,
+                    "crm/v3/objects/contacts/batch/upsert",
+                )
+                .json(&body)?;
+                inner.call::<BatchBody<UpsertResult>>(request).await
+            },
+        )
         .await;
 
         let mut outcome = BatchUpsertOutcome {

@@ -56,7 +56,9 @@ pub enum Error {
 
     /// OAuth is configured but no token set is available: the token store is empty and no
     /// initial refresh token was given.
-    #[error("no HubSpot OAuth token available: the token store is empty and no refresh token was configured")]
+    #[error(
+        "no HubSpot OAuth token available: the token store is empty and no refresh token was configured"
+    )]
     NoToken,
 
     /// The request timed out (per-attempt timeout).
@@ -171,7 +173,9 @@ impl Error {
             Error::Timeout(..) | Error::Transport { .. } => ErrorClass::Retry { retry_after: None },
             Error::RetriesExhausted { last, .. } => last.class(),
             Error::TokenStore(_) => ErrorClass::Retry { retry_after: None },
-            Error::Rejected(detail) => crate::batch::ItemFailure::Rejected((**detail).clone()).class(),
+            Error::Rejected(detail) => {
+                crate::batch::ItemFailure::Rejected((**detail).clone()).class()
+            }
             Error::Conflict { .. }
             | Error::ReauthorizationRequired(_)
             | Error::NoToken
@@ -471,10 +475,9 @@ mod tests {
 
     #[test]
     fn context_ids_collects_strings_and_numbers() {
-        let detail: ErrorDetail = serde_json::from_str(
-            r#"{"message":"m","context":{"ids":["a@b", 12], "other": "x"}}"#,
-        )
-        .unwrap();
+        let detail: ErrorDetail =
+            serde_json::from_str(r#"{"message":"m","context":{"ids":["a@b", 12], "other": "x"}}"#)
+                .unwrap();
         let mut ids = detail.context_ids();
         ids.sort();
         assert_eq!(ids, vec!["12", "a@b", "x"]);

@@ -33,7 +33,6 @@ use crate::error::{Error, Result};
 /// assert!(limit.worst_window() <= 190);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RateLimit {
     /// HubSpot's limit: requests allowed in one rolling window.
     pub max_requests: u32,
@@ -92,7 +91,9 @@ impl RateLimit {
     /// Checks the settings; [`ClientBuilder::build`](crate::ClientBuilder::build) calls this.
     pub fn validate(&self) -> Result<()> {
         if self.window.is_zero() {
-            return Err(Error::Config("rate limit window must be longer than zero".into()));
+            return Err(Error::Config(
+                "rate limit window must be longer than zero".into(),
+            ));
         }
         if self.burst == 0 {
             return Err(Error::Config("rate limit burst must be at least 1".into()));
@@ -142,7 +143,10 @@ impl Limiter {
     pub(crate) fn new(limit: Option<&RateLimit>) -> Result<Self> {
         let clock = MonotonicClock;
         let gcra = match limit {
-            Some(limit) => Some(RateLimiter::direct_with_clock(limit.quota()?, clock.clone())),
+            Some(limit) => Some(RateLimiter::direct_with_clock(
+                limit.quota()?,
+                clock.clone(),
+            )),
             None => None,
         };
         Ok(Limiter {
@@ -159,7 +163,10 @@ impl Limiter {
             if let Some(until) = hold {
                 let now = Instant::now();
                 if until > now {
-                    tracing::debug!(wait_ms = (until - now).as_millis() as u64, "rate limit hold");
+                    tracing::debug!(
+                        wait_ms = (until - now).as_millis() as u64,
+                        "rate limit hold"
+                    );
                     tokio::time::sleep(until - now).await;
                     continue;
                 }
@@ -291,7 +298,9 @@ mod tests {
         let mut sent = Vec::new();
         while Duration::from(clock.now().duration_since(start)) <= Duration::from_secs(10) {
             match gcra.check() {
-                Ok(()) => sent.push(Duration::from(clock.now().duration_since(start)).as_nanos() as u64),
+                Ok(()) => {
+                    sent.push(Duration::from(clock.now().duration_since(start)).as_nanos() as u64)
+                }
                 Err(nu) => clock.advance(nu.wait_time_from(clock.now())),
             }
         }
@@ -325,7 +334,11 @@ mod tests {
         };
         assert!(matches!(zero_burst.validate(), Err(Error::Config(_))));
         assert!(RateLimit::new(2, Duration::from_secs(1)).validate().is_ok());
-        assert!(RateLimit::new(1, Duration::from_secs(1)).validate().is_err());
+        assert!(
+            RateLimit::new(1, Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -333,7 +346,10 @@ mod tests {
         let limiter = Limiter::new(None).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-hubspot-ratelimit-remaining", "0".parse().unwrap());
-        headers.insert("x-hubspot-ratelimit-interval-milliseconds", "150".parse().unwrap());
+        headers.insert(
+            "x-hubspot-ratelimit-interval-milliseconds",
+            "150".parse().unwrap(),
+        );
         limiter.observe(&headers);
         let start = Instant::now();
         limiter.acquire().await;

@@ -21,7 +21,6 @@ use crate::error::ErrorClass;
 /// assert!(patient.jitter);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first one included (1 = never retry). Refreshing the token after a
     /// 401 does not count as an attempt.
@@ -231,7 +230,10 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);

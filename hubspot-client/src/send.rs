@@ -183,7 +183,9 @@ impl Inner {
                 return Err(error);
             };
             if !safe_to_repeat(&error, request.idempotency) {
-                tracing::debug!("not retrying: the call is not idempotent and its effect is unknown");
+                tracing::debug!(
+                    "not retrying: the call is not idempotent and its effect is unknown"
+                );
                 return Err(error);
             }
             if attempt >= policy.max_attempts {
@@ -371,9 +373,14 @@ fn is_dead_refresh_token(error: &Error) -> bool {
         return false;
     }
     let code = api.error_code.as_deref().unwrap_or_default();
-    ["invalid_grant", "BAD_REFRESH_TOKEN", "invalid_client", "BAD_CLIENT_ID"]
-        .iter()
-        .any(|c| code.eq_ignore_ascii_case(c))
+    [
+        "invalid_grant",
+        "BAD_REFRESH_TOKEN",
+        "invalid_client",
+        "BAD_CLIENT_ID",
+    ]
+    .iter()
+    .any(|c| code.eq_ignore_ascii_case(c))
 }
 
 /// May this call be repeated after `error`?

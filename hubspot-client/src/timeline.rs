@@ -214,19 +214,30 @@ impl TimelineApi<'_> {
             }
         }
         let inner = &self.client.inner;
-        let chunks = run_chunks(valid, MAX_BATCH, inner.batch_concurrency, |chunk| async move {
-            let request =
-                Request::new("timeline.batch_create", Method::POST, "integrators/timeline/v3/events/batch/create")
-                    .json(&BatchCreateRequest { inputs: &chunk })?;
-            inner.call::<BatchBody<TimelineEvent>>(request).await
-        })
+        let chunks = run_chunks(
+            valid,
+            MAX_BATCH,
+            inner.batch_concurrency,
+            |chunk| async move {
+                let request = Request::new(
+                    "timeline.batch_create",
+                    Method::POST,
+                    "integrators/timeline/v3/events/batch/create",
+                )
+                .json(&BatchCreateRequest { inputs: &chunk })?;
+                inner.call::<BatchBody<TimelineEvent>>(request).await
+            },
+        )
         .await;
         outcome.requests = chunks.len();
         for (chunk, result) in chunks {
             match result {
                 Ok(body) => {
-                    let mut by_id: HashMap<String, TimelineEvent> =
-                        body.results.into_iter().map(|e| (e.id.clone(), e)).collect();
+                    let mut by_id: HashMap<String, TimelineEvent> = body
+                        .results
+                        .into_iter()
+                        .map(|e| (e.id.clone(), e))
+                        .collect();
                     for event in chunk {
                         match by_id.remove(&event.id) {
                             Some(created) => outcome.created.push(created),
@@ -239,10 +250,12 @@ impl TimelineApi<'_> {
                 }
                 Err(error) => {
                     let shared = std::sync::Arc::new(error);
-                    outcome.failures.extend(chunk.into_iter().map(|event| EventFailure {
-                        id: event.id,
-                        reason: ItemFailure::RequestFailed(shared.clone()),
-                    }));
+                    outcome
+                        .failures
+                        .extend(chunk.into_iter().map(|event| EventFailure {
+                            id: event.id,
+                            reason: ItemFailure::RequestFailed(shared.clone()),
+                        }));
                 }
             }
         }
@@ -257,7 +270,9 @@ fn validate(event: &TimelineEventRequest) -> Result<()> {
         ));
     }
     if event.event_template_id.as_str().is_empty() {
-        return Err(Error::InvalidRequest("a timeline event needs an eventTemplateId".into()));
+        return Err(Error::InvalidRequest(
+            "a timeline event needs an eventTemplateId".into(),
+        ));
     }
     if event.email.is_none() && event.object_id.is_none() && event.utk.is_none() {
         return Err(Error::InvalidRequest(format!(

@@ -131,7 +131,9 @@ impl SingleSendRequest {
             ));
         }
         if self.message.to.trim().is_empty() {
-            return Err(Error::InvalidRequest("a single-send needs message.to".into()));
+            return Err(Error::InvalidRequest(
+                "a single-send needs message.to".into(),
+            ));
         }
         Ok(())
     }
@@ -306,10 +308,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.status, SendStatus::Unknown("ARCHIVED".into()));
-        assert_eq!(s.send_result, Some(SendResult::Unknown("SOMETHING_NEW".into())));
-        let s: EmailSendStatus =
-            serde_json::from_str(r#"{"statusId":12,"status":"COMPLETE","sendResult":"IDEMPOTENT_IGNORE"}"#)
-                .unwrap();
+        assert_eq!(
+            s.send_result,
+            Some(SendResult::Unknown("SOMETHING_NEW".into()))
+        );
+        let s: EmailSendStatus = serde_json::from_str(
+            r#"{"statusId":12,"status":"COMPLETE","sendResult":"IDEMPOTENT_IGNORE"}"#,
+        )
+        .unwrap();
         assert_eq!(s.status_id.as_str(), "12");
         assert!(s.send_result.unwrap().is_sent());
     }
@@ -318,7 +324,10 @@ mod tests {
     fn every_known_send_result_round_trips() {
         for text in include_str!("../tests/data/send-results.txt").split_whitespace() {
             let parsed: SendResult = text.parse().unwrap();
-            assert!(!matches!(parsed, SendResult::Unknown(_)), "{text} is unknown");
+            assert!(
+                !matches!(parsed, SendResult::Unknown(_)),
+                "{text} is unknown"
+            );
             assert_eq!(parsed.as_str(), text);
         }
     }
@@ -336,6 +345,10 @@ mod tests {
                 "customProperties": {"n": 3}
             })
         );
-        assert!(SingleSendRequest::new(1, "a@b.org", " ").validate().is_err());
+        assert!(
+            SingleSendRequest::new(1, "a@b.org", " ")
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -1,0 +1,472 @@
+//! The attempt loop: what is retried, how often, and what is not.
+
+use std::time::{Duration, Instant};
+
+use hubspot_client::contacts::Properties;
+use hubspot_client::ids::ObjectId;
+use hubspot_client::{Client, Error, ErrorClass, RateLimit, RetryPolicy, TransportKind};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::{TOKEN, client, error_body, rate_limited};
+
+const CONTACT: &str = "/crm/v3/objects/contacts/7";
+
+fn ok_contact() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"id": "7", "properties": {}}))
+}
+
+/// Mounts `fault` for the first `times` requests to `route`, then `ok`.
+async fn faults_then(
+    server: &MockServer,
+    verb: &str,
+    route: &str,
+    fault: ResponseTemplate,
+    times: u64,
+    ok: ResponseTemplate,
+) {
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(fault)
+        .up_to_n_times(times)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(ok)
+        .with_priority(5)
+        .mount(server)
+        .await;
+}
+
+async fn requests(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap().len()
+}
+
+async fn get(client: &Client) -> hubspot_client::Result<hubspot_client::contacts::Contact> {
+    client.contacts().get(&ObjectId::from("7"), &[]).await
+}
+
+#[tokio::test]
+async fn ten_secondly_429_is_retried_until_success() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        rate_limited("TEN_SECONDLY_ROLLING"),
+        2,
+        ok_contact(),
+    )
+    .await;
+    get(&client(&server)).await.unwrap();
+    assert_eq!(requests(&server).await, 3);
+}
+
+#[tokio::test]
+async fn secondly_429_is_retried() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        rate_limited("SECONDLY"),
+        1,
+        ok_contact(),
+    )
+    .await;
+    get(&client(&server)).await.unwrap();
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn daily_429_is_never_retried() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        rate_limited("DAILY"),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let err = get(&client(&server)).await.unwrap_err();
+    assert_eq!(requests(&server).await, 1);
+    let Error::DailyLimitExceeded { retry_after, error } = &err else {
+        panic!("expected a daily limit error, got {err:?}");
+    };
+    assert!(*retry_after > std::time::SystemTime::now());
+    assert_eq!(error.policy_name.as_deref(), Some("DAILY"));
+    assert!(matches!(err.class(), ErrorClass::RetryLater { .. }));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_but_501_is_not() {
+    for status in [500, 502, 503, 504, 521, 523, 524] {
+        let server = MockServer::start().await;
+        faults_then(
+            &server,
+            "GET",
+            CONTACT,
+            ResponseTemplate::new(status),
+            1,
+            ok_contact(),
+        )
+        .await;
+        get(&client(&server)).await.unwrap();
+        assert_eq!(requests(&server).await, 2, "status {status}");
+    }
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        ResponseTemplate::new(501),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let err = get(&client(&server)).await.unwrap_err();
+    assert_eq!(err.status(), Some(501));
+    assert_eq!(requests(&server).await, 1);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    for status in [400, 403, 404, 409, 422] {
+        let server = MockServer::start().await;
+        faults_then(
+            &server,
+            "GET",
+            CONTACT,
+            ResponseTemplate::new(status).set_body_json(error_body("VALIDATION_ERROR", "no")),
+            1,
+            ok_contact(),
+        )
+        .await;
+        let err = get(&client(&server)).await.unwrap_err();
+        assert_eq!(err.status(), Some(status));
+        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert_eq!(requests(&server).await, 1, "status {status}");
+    }
+}
+
+#[tokio::test]
+async fn html_and_empty_error_bodies_are_kept_and_retried_to_exhaustion() {
+    let server = MockServer::start().await;
+    let html = "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>";
+    Mock::given(method("GET"))
+        .and(path(CONTACT))
+        .respond_with(ResponseTemplate::new(502).set_body_raw(html, "text/html"))
+        .mount(&server)
+        .await;
+    let err = get(&client(&server)).await.unwrap_err();
+    assert_eq!(requests(&server).await, 5);
+    let Error::RetriesExhausted { attempts, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*attempts, 5);
+    let api = err.api_error().unwrap();
+    assert_eq!(api.status, 502);
+    assert!(api.raw_body.contains("502 Bad Gateway"));
+    assert_eq!(api.category, None);
+    assert!(err.class().is_retryable());
+
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        ResponseTemplate::new(500),
+        1,
+        ok_contact(),
+    )
+    .await;
+    get(&client(&server)).await.unwrap();
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn locked_423_waits_at_least_the_minimum() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        ResponseTemplate::new(423),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let c = Client::builder()
+        .base_url(server.uri())
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy {
+            locked_min_wait: Duration::from_millis(200),
+            ..RetryPolicy::fast_for_tests()
+        })
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    get(&c).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_the_deadline_stops_retries() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        rate_limited("TEN_SECONDLY_ROLLING").insert_header("Retry-After", "1"),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let start = Instant::now();
+    get(&client(&server)).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_secs(1));
+
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        rate_limited("TEN_SECONDLY_ROLLING").insert_header("Retry-After", "5"),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let impatient = Client::builder()
+        .base_url(server.uri())
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy {
+            overall_deadline: Some(Duration::from_millis(500)),
+            ..RetryPolicy::fast_for_tests()
+        })
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let err = get(&impatient).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(requests(&server).await, 1);
+}
+
+fn slow_client(server: &MockServer) -> Client {
+    Client::builder()
+        .base_url(server.uri())
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy::fast_for_tests())
+        .no_rate_limit()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn idempotent_calls_are_retried_after_a_timeout() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        ok_contact().set_delay(Duration::from_secs(3)),
+        1,
+        ok_contact(),
+    )
+    .await;
+    get(&slow_client(&server)).await.unwrap();
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn non_idempotent_create_is_not_retried_after_a_timeout_or_5xx() {
+    let server = MockServer::start().await;
+    let created = ResponseTemplate::new(201).set_body_json(json!({"id": "1", "properties": {}}));
+    faults_then(
+        &server,
+        "POST",
+        "/crm/v3/objects/contacts",
+        created.clone().set_delay(Duration::from_secs(3)),
+        1,
+        created.clone(),
+    )
+    .await;
+    let props = Properties::from([("email".into(), "a@b.org".into())]);
+    let err = slow_client(&server)
+        .contacts()
+        .create(&props)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(..)), "{err:?}");
+    assert_eq!(requests(&server).await, 1);
+
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "POST",
+        "/crm/v3/objects/contacts",
+        ResponseTemplate::new(503),
+        1,
+        created.clone(),
+    )
+    .await;
+    let err = client(&server).contacts().create(&props).await.unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(requests(&server).await, 1);
+
+    // A 429 means HubSpot did nothing: safe to retry even a create.
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "POST",
+        "/crm/v3/objects/contacts",
+        rate_limited("TEN_SECONDLY_ROLLING"),
+        1,
+        created,
+    )
+    .await;
+    client(&server).contacts().create(&props).await.unwrap();
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_then_reported() {
+    // A port with nothing listening.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let c = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy::fast_for_tests())
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let err = c
+        .contacts()
+        .create(&Properties::from([("email".into(), "a@b.org".into())]))
+        .await
+        .unwrap_err();
+    let Error::RetriesExhausted { attempts, last } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*attempts, 5);
+    assert!(
+        matches!(
+            **last,
+            Error::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        ),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_limiter_paces_retries_too() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        ResponseTemplate::new(503),
+        2,
+        ok_contact(),
+    )
+    .await;
+    // 3 per 300 ms: burst 1, reserve 1, one request every 300 ms after the first.
+    let c = Client::builder()
+        .base_url(server.uri())
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy::fast_for_tests())
+        .rate_limit(RateLimit::new(3, Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    get(&c).await.unwrap();
+    assert_eq!(requests(&server).await, 3);
+    assert!(
+        start.elapsed() >= Duration::from_millis(590),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn no_retries_policy_makes_one_attempt() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        ResponseTemplate::new(503),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let c = Client::builder()
+        .base_url(server.uri())
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let err = get(&c).await.unwrap_err();
+    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert_eq!(requests(&server).await, 1);
+}
+
+#[test]
+fn builder_rejects_bad_configuration() {
+    let cases: Vec<(hubspot_client::ClientBuilder, &str)> = vec![
+        (Client::builder(), "no credentials"),
+        (
+            Client::builder().static_token("t").base_url("ftp://x"),
+            "http(s)",
+        ),
+        (
+            Client::builder().static_token("t").base_url("::"),
+            "invalid base URL",
+        ),
+        (
+            Client::builder()
+                .static_token("t")
+                .rate_limit(RateLimit::new(0, Duration::from_secs(1))),
+            "rate limit",
+        ),
+        (
+            Client::builder().static_token("t").timeout(Duration::ZERO),
+            "timeout",
+        ),
+        (
+            Client::builder().static_token("t").batch_concurrency(0),
+            "batch_concurrency",
+        ),
+        (
+            Client::builder()
+                .static_token("t")
+                .retry_policy(RetryPolicy {
+                    max_attempts: 0,
+                    ..RetryPolicy::default()
+                }),
+            "max_attempts",
+        ),
+    ];
+    for (builder, expected) in cases {
+        let err = builder.build().unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert!(
+            err.to_string().contains(expected),
+            "{err} should mention {expected}"
+        );
+    }
+}
