@@ -1,0 +1,223 @@
+//! Faults a test arms on an [`Endpoint`](super::Endpoint): they answer the next `times`
+//! matching requests, then requests fall through to the stateful fake again.
+
+use std::time::Duration;
+
+/// Which HubSpot rate-limit policy a 429 names in its `policyName`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum RateLimitPolicy {
+    /// The burst limit: `"policyName":"TEN_SECONDLY_ROLLING"`, retry after a few seconds.
+    TenSecondlyRolling,
+    /// The daily limit: `"policyName":"DAILY"`, retry tomorrow.
+    Daily,
+}
+
+impl RateLimitPolicy {
+    /// HubSpot's `policyName` value.
+    pub fn policy_name(self) -> &'static str {
+        match self {
+            RateLimitPolicy::TenSecondlyRolling => "TEN_SECONDLY_ROLLING",
+            RateLimitPolicy::Daily => "DAILY",
+        }
+    }
+}
+
+/// What a fault does to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// Answer with this status and a HubSpot-shaped JSON error body (`status`, `message`,
+    /// `correlationId`, `category` chosen from the status). Nothing is changed in the fake.
+    Status(u16),
+    /// Answer 429 with HubSpot's rate-limit body for `policy` and the rate-limit headers
+    /// (remaining 0); with `Retry-After` if set. Nothing is changed in the fake.
+    RateLimited {
+        /// The `policyName` in the body.
+        policy: RateLimitPolicy,
+        /// Whole seconds for a `Retry-After` header, if any.
+        retry_after: Option<u64>,
+    },
+    /// Handle the request normally (state changes happen at once), then hold the response
+    /// back for this long before sending it. A client that times out earlier still caused
+    /// the write: the case an idempotent retry must survive.
+    Latency(Duration),
+    /// Close the connection without answering: the client sees a connection error
+    /// ("connection closed before message completed"). Nothing is changed in the fake.
+    DropConnection,
+    /// Answer with this status, content type and raw body, e.g. a proxy's HTML 502 page.
+    Body {
+        /// HTTP status.
+        status: u16,
+        /// `Content-Type` header value.
+        content_type: String,
+        /// Raw body text.
+        body: String,
+    },
+}
+
+/// A fault and how many matching requests it answers before falling through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub(crate) kind: FaultKind,
+    pub(crate) times: u64,
+    pub(crate) delay: Option<Duration>,
+}
+
+impl Fault {
+    /// A fault of this kind answering once.
+    pub fn new(kind: FaultKind) -> Self {
+        Self {
+            kind,
+            times: 1,
+            delay: None,
+        }
+    }
+
+    /// `status` with a HubSpot-shaped JSON error body.
+    pub fn status(status: u16) -> Self {
+        Self::new(FaultKind::Status(status))
+    }
+
+    /// A 429 with the `TEN_SECONDLY_ROLLING` body and headers.
+    pub fn rate_limited() -> Self {
+        Self::new(FaultKind::RateLimited {
+            policy: RateLimitPolicy::TenSecondlyRolling,
+            retry_after: None,
+        })
+    }
+
+    /// A 429 with the `DAILY` body and headers.
+    pub fn daily_limited() -> Self {
+        Self::new(FaultKind::RateLimited {
+            policy: RateLimitPolicy::Daily,
+            retry_after: None,
+        })
+    }
+
+    /// The normal stateful response, sent after `delay`.
+    pub fn latency(delay: Duration) -> Self {
+        Self::new(FaultKind::Latency(delay))
+    }
+
+    /// Close the connection without an answer.
+    pub fn drop_connection() -> Self {
+        Self::new(FaultKind::DropConnection)
+    }
+
+    /// A raw body with this status and content type.
+    pub fn body(status: u16, content_type: impl Into<String>, body: impl Into<String>) -> Self {
+        Self::new(FaultKind::Body {
+            status,
+            content_type: content_type.into(),
+            body: body.into(),
+        })
+    }
+
+    /// The HTML 502 page a load balancer in front of HubSpot answers with.
+    pub fn html_bad_gateway() -> Self {
+        Self::body(
+            502,
+            "text/html",
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+             <center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+        )
+    }
+
+    /// Answer the next `n` matching requests (default 1; 0 means the fault never fires).
+    pub fn times(mut self, n: u64) -> Self {
+        self.times = n;
+        self
+    }
+
+    /// Add a `Retry-After: secs` header (only meaningful for [`FaultKind::RateLimited`]).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        if let FaultKind::RateLimited { retry_after, .. } = &mut self.kind {
+            *retry_after = Some(secs);
+        }
+        self
+    }
+
+    /// Also hold a canned fault response back for `delay` (no effect on
+    /// [`FaultKind::DropConnection`]; [`FaultKind::Latency`] has its own delay).
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// What the fault does.
+    pub fn kind(&self) -> &FaultKind {
+        &self.kind
+    }
+
+    /// How many requests it answers.
+    pub fn remaining(&self) -> u64 {
+        self.times
+    }
+}
+
+/// The JSON form of a fault in the admin API (`POST /__fake/faults`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultSpec {
+    pub endpoint: super::Endpoint,
+    /// `status` (default when `status` is given), `rate_limit`, `daily_limit`, `latency`,
+    /// `drop`, `body`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default = "one")]
+    pub times: u64,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl FaultSpec {
+    pub(crate) fn into_fault(self) -> Result<(super::Endpoint, Fault), String> {
+        let kind = match (self.kind.as_deref(), self.status) {
+            (Some(k), _) => k.to_ascii_lowercase().replace('-', "_"),
+            (None, Some(_)) => "status".to_owned(),
+            (None, None) => return Err("a fault needs `kind` or `status`".to_owned()),
+        };
+        let fault = match kind.as_str() {
+            "status" => Fault::status(self.status.ok_or("kind `status` needs `status`")?),
+            "rate_limit" | "rate_limited" | "ten_secondly_rolling" => Fault::rate_limited(),
+            "daily_limit" | "daily" => Fault::daily_limited(),
+            "latency" => Fault::latency(Duration::from_millis(
+                self.delay_ms.ok_or("kind `latency` needs `delay_ms`")?,
+            )),
+            "drop" | "drop_connection" => Fault::drop_connection(),
+            "body" => Fault::body(
+                self.status.unwrap_or(502),
+                self.content_type.unwrap_or_else(|| "text/html".to_owned()),
+                self.body.unwrap_or_default(),
+            ),
+            other => {
+                return Err(format!(
+                    "unknown fault kind {other:?}; expected status, rate_limit, daily_limit, \
+                     latency, drop or body"
+                ));
+            }
+        };
+        let mut fault = fault.times(self.times);
+        if let Some(secs) = self.retry_after_secs {
+            fault = fault.retry_after(secs);
+        }
+        if let (Some(ms), false) = (self.delay_ms, kind == "latency") {
+            fault = fault.delayed(Duration::from_millis(ms));
+        }
+        Ok((self.endpoint, fault))
+    }
+}
