@@ -691,3 +691,59 @@ async fn seed_and_admin_api_in_process() {
     assert!(fake.journal().is_empty());
     assert_eq!(fake.contacts().len(), 1, "reset keeps the seed");
 }
+
+#[tokio::test]
+async fn standalone_binary_serves_the_fake_and_its_admin_api() {
+    use std::io::BufRead;
+
+    let seed = std::env::temp_dir().join(format!("fake-hubspot-seed-{}.json", std::process::id()));
+    std::fs::write(
+        &seed,
+        r#"{"contacts": [{"email": "bin@example.com", "properties": {"firstname": "Bin"}}]}"#,
+    )
+    .expect("write seed");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fake-hubspot"))
+        .args(["--port", "0", "--rate-limit", "100/10s", "--seed"])
+        .arg(&seed)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn fake-hubspot");
+    let stdout = child.stdout.take().expect("stdout");
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        line
+    })
+    .await
+    .expect("reader");
+    let url = first_line
+        .trim()
+        .strip_prefix("fake-hubspot listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .to_owned();
+
+    let (status, contacts) = json_of(
+        http()
+            .get(format!("{url}/__fake/contacts"))
+            .send()
+            .await
+            .expect("admin"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(contacts[0]["properties"]["email"], "bin@example.com");
+    let resp = http()
+        .get(format!("{url}/crm/v3/objects/contacts/1001"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["x-hubspot-ratelimit-max"], "100");
+
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let _ = std::fs::remove_file(seed);
+}
