@@ -1,5 +1,15 @@
 //! The thiscovery CRM stack: EventBridge events to HubSpot through a DynamoDB notifications
 //! outbox.
 //!
-//! This crate is being built up; see the workspace `DESIGN.md` for the shape it grows into.
+//! See the workspace `DESIGN.md` for the architecture. Modules:
+//! - [`events`]: typed EventBridge envelopes and payloads;
+//! - [`notification`]: the outbox item and its status machine;
+//! - [`store`]: the four tables, in memory and in DynamoDB;
+//! - [`timestamp`]: the tables' timestamp form.
 #![deny(missing_docs)]
+
+pub mod country;
+pub mod events;
+pub mod notification;
+pub mod store;
+pub mod timestamp;

@@ -1,0 +1,241 @@
+//! The notification item: the outbox record every accepted event becomes, and its status
+//! machine.
+//!
+//! ```text
+//! new ──claim──▶ processing ──ok──▶ processed ──(7 days, not email)──▶ deleted
+//!  ▲                 │
+//!  │                 └─fail─▶ retrying ──claim──▶ processing ... ──fail > max──▶ dlq
+//!  └── put is idempotent on the notification id (same event twice = one item)
+//! ```
+//!
+//! The attribute names and values are those of the Python stack's production items, so both
+//! stacks read each other's items.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::timestamp;
+
+/// The kind of work a notification records (`type` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NotificationType {
+    /// `user-registration`: an Auth0 signup.
+    UserRegistration,
+    /// `task-signup`: a thiscovery task signup.
+    TaskSignup,
+    /// `user-login`: an Auth0 login.
+    UserLogin,
+    /// `transactional-email`: an email to send.
+    TransactionalEmail,
+}
+
+impl NotificationType {
+    /// Every type, in processing order: registrations first (a signup or login for a contact
+    /// not yet in HubSpot would otherwise fail).
+    pub const PROCESSING_ORDER: [NotificationType; 4] = [
+        NotificationType::UserRegistration,
+        NotificationType::TaskSignup,
+        NotificationType::UserLogin,
+        NotificationType::TransactionalEmail,
+    ];
+
+    /// The attribute value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotificationType::UserRegistration => "user-registration",
+            NotificationType::TaskSignup => "task-signup",
+            NotificationType::UserLogin => "user-login",
+            NotificationType::TransactionalEmail => "transactional-email",
+        }
+    }
+}
+
+impl fmt::Display for NotificationType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NotificationType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        NotificationType::PROCESSING_ORDER
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown notification type {s:?}"))
+    }
+}
+
+/// Where a notification is in the outbox (`processing_status` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessingStatus {
+    /// Recorded, not yet tried.
+    New,
+    /// Claimed by a processor holding a lease.
+    Processing,
+    /// Done.
+    Processed,
+    /// Failed with a retryable error; will be tried again.
+    Retrying,
+    /// Dead-lettered: failed for good, with a reason in `processing_error_message`.
+    Dlq,
+}
+
+impl ProcessingStatus {
+    /// The attribute value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProcessingStatus::New => "new",
+            ProcessingStatus::Processing => "processing",
+            ProcessingStatus::Processed => "processed",
+            ProcessingStatus::Retrying => "retrying",
+            ProcessingStatus::Dlq => "dlq",
+        }
+    }
+
+    /// Statuses that mean "work to do" (with `processing` only once its lease expired).
+    pub const PENDING: [ProcessingStatus; 3] = [
+        ProcessingStatus::New,
+        ProcessingStatus::Retrying,
+        ProcessingStatus::Processing,
+    ];
+}
+
+impl fmt::Display for ProcessingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProcessingStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "new" => ProcessingStatus::New,
+            "processing" => ProcessingStatus::Processing,
+            "processed" => ProcessingStatus::Processed,
+            "retrying" => ProcessingStatus::Retrying,
+            "dlq" => ProcessingStatus::Dlq,
+            other => return Err(format!("unknown processing status {other:?}")),
+        })
+    }
+}
+
+/// A notification item.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Notification {
+    /// Deterministic id: a redelivered event maps to the same item.
+    pub id: String,
+    /// What kind of work this is.
+    pub kind: NotificationType,
+    /// A human label (email, user id, or `{template}_{recipient}`).
+    pub label: String,
+    /// The event's `detail`, as received.
+    pub details: Value,
+    /// Where it is in the outbox.
+    pub status: ProcessingStatus,
+    /// How many attempts failed with a retryable error.
+    pub fail_count: u32,
+    /// Why the last attempt failed (or why it was dead-lettered).
+    pub error_message: Option<String>,
+    /// When it was recorded (the tables' string form; the GSI range key).
+    pub created: String,
+    /// When it last changed (the tables' string form).
+    pub modified: String,
+    /// Until when (epoch milliseconds) the current claim holds.
+    pub lease_expires_ms: Option<i64>,
+    /// Who holds the current claim.
+    pub lease_owner: Option<String>,
+}
+
+impl Notification {
+    /// A new notification recorded at `now`.
+    pub fn new(
+        id: impl Into<String>,
+        kind: NotificationType,
+        label: impl Into<String>,
+        details: Value,
+        now: OffsetDateTime,
+    ) -> Self {
+        let stamp = timestamp::format(now);
+        Notification {
+            id: id.into(),
+            kind,
+            label: label.into(),
+            details,
+            status: ProcessingStatus::New,
+            fail_count: 0,
+            error_message: None,
+            created: stamp.clone(),
+            modified: stamp,
+            lease_expires_ms: None,
+            lease_owner: None,
+        }
+    }
+
+    /// Whether a processor may claim this item at `now_ms`: `new` or `retrying`, or
+    /// `processing` whose lease has expired (a crashed processor's item).
+    pub fn is_claimable(&self, now_ms: i64) -> bool {
+        match self.status {
+            ProcessingStatus::New | ProcessingStatus::Retrying => true,
+            ProcessingStatus::Processing => self.lease_expires_ms.is_none_or(|l| l < now_ms),
+            ProcessingStatus::Processed | ProcessingStatus::Dlq => false,
+        }
+    }
+}
+
+/// Derives a notification id from a name (an EventBridge event id) and a type: a UUID v5,
+/// so the same event always maps to the same id, and different types never collide.
+pub fn derived_id(kind: NotificationType, name: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1c_2f0e_5b7d_4c41_9e1a_7a0d_1c3e_9b21);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{}:{name}", kind.as_str()).as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in NotificationType::PROCESSING_ORDER {
+            assert_eq!(t.as_str().parse::<NotificationType>().unwrap(), t);
+        }
+        for s in ["new", "processing", "processed", "retrying", "dlq"] {
+            assert_eq!(s.parse::<ProcessingStatus>().unwrap().as_str(), s);
+        }
+        assert!("done".parse::<ProcessingStatus>().is_err());
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_typed() {
+        let a = derived_id(NotificationType::UserLogin, "4b37abb5");
+        assert_eq!(a, derived_id(NotificationType::UserLogin, "4b37abb5"));
+        assert_ne!(
+            a,
+            derived_id(NotificationType::TransactionalEmail, "4b37abb5")
+        );
+    }
+
+    #[test]
+    fn claimability() {
+        let mut n = Notification::new(
+            "x",
+            NotificationType::UserLogin,
+            "l",
+            Value::Null,
+            OffsetDateTime::now_utc(),
+        );
+        assert!(n.is_claimable(0));
+        n.status = ProcessingStatus::Processing;
+        n.lease_expires_ms = Some(1000);
+        assert!(!n.is_claimable(999));
+        assert!(!n.is_claimable(1000));
+        assert!(n.is_claimable(1001));
+        n.status = ProcessingStatus::Dlq;
+        assert!(!n.is_claimable(i64::MAX));
+    }
+}

@@ -1,0 +1,263 @@
+//! In-memory stores, for tests, the demo and embedding.
+//!
+//! [`MemoryNotificationStore`] can simulate the eventual consistency of DynamoDB's status
+//! index: with a lag set, [`list_pending`](NotificationStore::list_pending) sees each item as
+//! it was `lag` ago, while reads and conditional writes see the truth, as in DynamoDB.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{
+    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PutOutcome, StoreError,
+    TemplateStore,
+};
+use crate::notification::{Notification, ProcessingStatus};
+
+/// A notifications table in memory.
+#[derive(Debug, Default)]
+pub struct MemoryNotificationStore {
+    state: Mutex<State>,
+    index_lag: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    items: BTreeMap<String, Notification>,
+    /// Every version of every item with when it was written (only kept with an index lag).
+    history: HashMap<String, Vec<(Instant, Option<Notification>)>>,
+}
+
+impl MemoryNotificationStore {
+    /// An empty store whose index is always up to date.
+    pub fn new() -> Self {
+        MemoryNotificationStore::default()
+    }
+
+    /// An empty store whose status index lags `lag` behind the items.
+    pub fn with_index_lag(lag: Duration) -> Self {
+        MemoryNotificationStore {
+            state: Mutex::default(),
+            index_lag: lag,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every item, ordered by id.
+    pub fn all(&self) -> Vec<Notification> {
+        self.lock().items.values().cloned().collect()
+    }
+
+    /// Writes an item as is (to seed tests, e.g. with an item the Python stack wrote).
+    pub fn insert(&self, notification: Notification) {
+        let mut state = self.lock();
+        self.write(&mut state, notification);
+    }
+
+    fn write(&self, state: &mut State, notification: Notification) {
+        if !self.index_lag.is_zero() {
+            state
+                .history
+                .entry(notification.id.clone())
+                .or_default()
+                .push((Instant::now(), Some(notification.clone())));
+        }
+        state.items.insert(notification.id.clone(), notification);
+    }
+
+    fn remove(&self, state: &mut State, id: &str) {
+        if !self.index_lag.is_zero() {
+            state
+                .history
+                .entry(id.to_owned())
+                .or_default()
+                .push((Instant::now(), None));
+        }
+        state.items.remove(id);
+    }
+
+    /// What the index shows: each item as it was `index_lag` ago.
+    fn indexed(&self, state: &State) -> Vec<Notification> {
+        if self.index_lag.is_zero() {
+            return state.items.values().cloned().collect();
+        }
+        let Some(horizon) = Instant::now().checked_sub(self.index_lag) else {
+            return Vec::new();
+        };
+        state
+            .history
+            .values()
+            .filter_map(|versions| {
+                versions
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| *at <= horizon)
+                    .and_then(|(_, n)| n.clone())
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl NotificationStore for MemoryNotificationStore {
+    async fn put_if_absent(&self, notification: &Notification) -> Result<PutOutcome, StoreError> {
+        let mut state = self.lock();
+        if state.items.contains_key(&notification.id) {
+            return Ok(PutOutcome::Duplicate);
+        }
+        self.write(&mut state, notification.clone());
+        Ok(PutOutcome::Created)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        Ok(self.lock().items.get(id).cloned())
+    }
+
+    async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
+        let state = self.lock();
+        let mut pending: Vec<Notification> = self
+            .indexed(&state)
+            .into_iter()
+            .filter(|n| ProcessingStatus::PENDING.contains(&n.status))
+            .collect();
+        pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(pending)
+    }
+
+    async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
+        let mut state = self.lock();
+        let Some(item) = state.items.get(id) else {
+            return Ok(None);
+        };
+        if !item.is_claimable(claim.now_ms) {
+            return Ok(None);
+        }
+        let mut item = item.clone();
+        item.status = ProcessingStatus::Processing;
+        item.lease_owner = Some(claim.owner.clone());
+        item.lease_expires_ms = Some(claim.lease_until_ms);
+        item.modified = claim.modified.clone();
+        self.write(&mut state, item.clone());
+        Ok(Some(item))
+    }
+
+    async fn complete(
+        &self,
+        id: &str,
+        owner: &str,
+        completion: &Completion,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(item) = state.items.get(id) else {
+            return Ok(false);
+        };
+        if item.status != ProcessingStatus::Processing || item.lease_owner.as_deref() != Some(owner)
+        {
+            return Ok(false);
+        }
+        let mut item = item.clone();
+        item.status = completion.status;
+        item.fail_count = completion.fail_count;
+        item.error_message = completion.error_message.clone();
+        item.modified = completion.modified.clone();
+        item.lease_owner = None;
+        item.lease_expires_ms = None;
+        self.write(&mut state, item);
+        Ok(true)
+    }
+
+    async fn list_processed_before(
+        &self,
+        threshold: &str,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let state = self.lock();
+        Ok(self
+            .indexed(&state)
+            .into_iter()
+            .filter(|n| n.status == ProcessingStatus::Processed && n.created.as_str() < threshold)
+            .collect())
+    }
+
+    async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.items.get(id) {
+            Some(item) if item.status == ProcessingStatus::Processed => {
+                self.remove(&mut state, id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// An email templates table in memory.
+#[derive(Debug, Default)]
+pub struct MemoryTemplateStore {
+    templates: Mutex<HashMap<String, EmailTemplate>>,
+}
+
+impl MemoryTemplateStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryTemplateStore::default()
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryTemplateStore {
+    async fn get_template(&self, name: &str) -> Result<Option<EmailTemplate>, StoreError> {
+        Ok(self
+            .templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned())
+    }
+
+    async fn put_template(&self, template: &EmailTemplate) -> Result<(), StoreError> {
+        self.templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(template.id.clone(), template.clone());
+        Ok(())
+    }
+}
+
+/// A lookups table in memory.
+#[derive(Debug, Default)]
+pub struct MemoryLookupStore {
+    items: Mutex<HashMap<String, Value>>,
+}
+
+impl MemoryLookupStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryLookupStore::default()
+    }
+}
+
+#[async_trait]
+impl LookupStore for MemoryLookupStore {
+    async fn get_lookup(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self
+            .items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
+    }
+
+    async fn put_lookup(&self, key: &str, details: &Value) -> Result<(), StoreError> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), details.clone());
+        Ok(())
+    }
+}

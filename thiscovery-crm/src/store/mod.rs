@@ -1,0 +1,172 @@
+//! Pluggable stores for the stack's four tables: notifications (the outbox), email templates,
+//! lookups and tokens. Each has an in-memory implementation ([`memory`]) and a DynamoDB one
+//! ([`dynamodb`]) on the production tables.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::notification::{Notification, ProcessingStatus};
+
+pub mod dynamodb;
+pub mod memory;
+
+/// A store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (DynamoDB unreachable, throttled, ...).
+    #[error("{operation} failed: {source}")]
+    Backend {
+        /// What was being done (e.g. "put notification").
+        operation: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored item could not be read.
+    #[error("item {id:?} in {table} is malformed: {reason}")]
+    Corrupt {
+        /// The table.
+        table: String,
+        /// The item's id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What recording a notification did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// A new item was written.
+    Created,
+    /// An item with this id already existed; nothing was written.
+    Duplicate,
+}
+
+/// A claim: take an item for processing until a lease expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Who claims (unique per processor run).
+    pub owner: String,
+    /// The time of the claim, epoch milliseconds (an expired lease is one before this).
+    pub now_ms: i64,
+    /// Until when the claim holds, epoch milliseconds.
+    pub lease_until_ms: i64,
+    /// The `modified` stamp to write.
+    pub modified: String,
+}
+
+/// The result of processing a claimed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// `processed`, `retrying` or `dlq`.
+    pub status: ProcessingStatus,
+    /// The new failure count.
+    pub fail_count: u32,
+    /// The error message to record (`None` clears it).
+    pub error_message: Option<String>,
+    /// The `modified` stamp to write.
+    pub modified: String,
+}
+
+/// The notifications table: the outbox.
+///
+/// Every status change is conditional: a claim succeeds only on a claimable item, and a
+/// completion only while the completing owner still holds the claim, so a slow processor
+/// whose lease expired cannot overwrite the result of the one that took over. No update
+/// creates an item.
+#[async_trait]
+pub trait NotificationStore: Send + Sync + fmt::Debug {
+    /// Records `notification` unless an item with its id exists (then [`PutOutcome::Duplicate`]).
+    async fn put_if_absent(&self, notification: &Notification) -> Result<PutOutcome, StoreError>;
+
+    /// Reads an item (strongly consistent).
+    async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError>;
+
+    /// Items that may need work: `new`, `retrying`, and `processing` (whose lease may have
+    /// expired), through every page of the status index. The index is eventually
+    /// consistent: callers must re-check each item through [`claim`](Self::claim).
+    async fn list_pending(&self) -> Result<Vec<Notification>, StoreError>;
+
+    /// Claims an item if it is claimable at `claim.now_ms`; returns the claimed item, or
+    /// `None` if it is not claimable (someone else holds it, it is done, or it is gone).
+    async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError>;
+
+    /// Records the result of processing, if `owner` still holds the claim; returns whether it
+    /// did.
+    async fn complete(
+        &self,
+        id: &str,
+        owner: &str,
+        completion: &Completion,
+    ) -> Result<bool, StoreError>;
+
+    /// `processed` items whose `created` is before `threshold` (the tables' string form).
+    async fn list_processed_before(&self, threshold: &str)
+    -> Result<Vec<Notification>, StoreError>;
+
+    /// Deletes an item if it is still `processed`; returns whether it did.
+    async fn delete_processed(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// A property a template declares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TemplateProperty {
+    /// The property's name.
+    pub name: String,
+    /// Whether a send must supply it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// An item of the `HubspotEmailTemplates` table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct EmailTemplate {
+    /// The template's name (the item id; events name templates by it).
+    pub id: String,
+    /// HubSpot's transactional email id.
+    pub hs_template_id: String,
+    /// The `From` header.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Cc addresses.
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Bcc addresses.
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    /// Contact properties the template uses.
+    #[serde(default)]
+    pub contact_properties: Vec<TemplateProperty>,
+    /// Custom properties the template uses.
+    #[serde(default)]
+    pub custom_properties: Vec<TemplateProperty>,
+}
+
+/// The `HubspotEmailTemplates` table.
+#[async_trait]
+pub trait TemplateStore: Send + Sync + fmt::Debug {
+    /// A template by name.
+    async fn get_template(&self, name: &str) -> Result<Option<EmailTemplate>, StoreError>;
+    /// Writes a template.
+    async fn put_template(&self, template: &EmailTemplate) -> Result<(), StoreError>;
+}
+
+/// The `lookups` table: configuration values by key (`details` attribute).
+#[async_trait]
+pub trait LookupStore: Send + Sync + fmt::Debug {
+    /// The `details` of the item with this key.
+    async fn get_lookup(&self, key: &str) -> Result<Option<Value>, StoreError>;
+    /// Writes a lookup item.
+    async fn put_lookup(&self, key: &str, details: &Value) -> Result<(), StoreError>;
+}
+
+/// The key of the task-signup timeline template in the lookups table, for an environment
+/// (`prod`, `staging`, ...): `/{env}/task-signup`.
+pub fn task_signup_lookup_key(env: &str) -> String {
+    format!("/{env}/task-signup")
+}
