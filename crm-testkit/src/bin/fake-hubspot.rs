@@ -29,6 +29,17 @@ usage: fake-hubspot [options]
 
 DURATION is a number with a unit: ms, s, m or h (a bare number is seconds).";
 
+/// Prints a line on stdout, ignoring a closed stdout (a parent that stopped reading must not
+/// make the server panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 #[derive(Debug)]
 struct Args {
     port: u16,
@@ -152,19 +163,19 @@ async fn run(args: Args) -> Result<(), String> {
     let fake = builder.listener(listener).start().await;
     let tokens = fake.issue_token_set();
     let url = fake.base_url();
-    println!("fake-hubspot listening on {url}");
-    println!("static token:        {}", FakeHubSpot::STATIC_TOKEN);
-    println!("oauth client_id:     {}", FakeHubSpot::CLIENT_ID);
-    println!("oauth client_secret: {}", FakeHubSpot::CLIENT_SECRET);
-    println!("refresh token:       {}", tokens.refresh_token);
-    println!("timeline template:   {}", FakeHubSpot::TIMELINE_TEMPLATE_ID);
-    println!(
+    say!("fake-hubspot listening on {url}");
+    say!("static token:        {}", FakeHubSpot::STATIC_TOKEN);
+    say!("oauth client_id:     {}", FakeHubSpot::CLIENT_ID);
+    say!("oauth client_secret: {}", FakeHubSpot::CLIENT_SECRET);
+    say!("refresh token:       {}", tokens.refresh_token);
+    say!("timeline template:   {}", FakeHubSpot::TIMELINE_TEMPLATE_ID);
+    say!(
         "admin API:           {url}/__fake/journal (contacts, timeline-events, emails, faults, reset)"
     );
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
-    println!("fake-hubspot stopping");
+    say!("fake-hubspot stopping");
     drop(fake);
     Ok(())
 }
