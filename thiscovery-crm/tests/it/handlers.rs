@@ -1,0 +1,333 @@
+//! Every handler, driven by the real fixture events, on both store implementations:
+//! what HubSpot received and the final item state.
+
+use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, STEVEN_USER_ID};
+use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
+use serde_json::json;
+use thiscovery_crm::Outcome;
+use thiscovery_crm::events::Envelope;
+use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
+
+use crate::common::{Backend, envelope, fixture, stack};
+use crate::on_both_backends;
+
+async fn registration(backend: Backend) {
+    let s = stack(backend).await;
+    let report = s.crm.handle(&envelope("auth0-registration")).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    assert_eq!(report.notification_id.as_deref(), Some(ALTHA_USER_ID));
+    let contact = s.hubspot.contact_by_email(ALTHA_EMAIL).unwrap();
+    assert_eq!(report.hubspot_ref.as_deref(), Some(contact.id.as_str()));
+    let p = &contact.properties;
+    assert_eq!(p["firstname"], "Altha");
+    assert_eq!(p["lastname"], "Alcorn");
+    assert_eq!(p["thiscovery_id"], ALTHA_USER_ID);
+    assert_eq!(p["country"], "United Kingdom");
+    // detail.data.date 2022-02-25T10:48:31.036Z in epoch milliseconds.
+    assert_eq!(p["thiscovery_registered_date"], "1645786111036");
+    // The HubSpot id is written back to thiscovery-core.
+    let patches = s.core.crm_id_patches();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].user_id, ALTHA_USER_ID);
+    assert_eq!(patches[0].crm_id, json!(contact.id));
+    let item = s
+        .stores
+        .notifications
+        .get(ALTHA_USER_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status, ProcessingStatus::Processed);
+    assert_eq!(item.kind, NotificationType::UserRegistration);
+    assert_eq!(item.label, ALTHA_EMAIL);
+    assert_eq!(item.details, fixture("auth0-registration")["detail"]);
+    assert_eq!(item.lease_owner, None);
+}
+on_both_backends!(registration);
+
+async fn login(backend: Backend) {
+    let s = stack(backend).await;
+    let id = s
+        .hubspot
+        .seed_contact(ALTHA_EMAIL, [("firstname", "Altha")]);
+    let report = s.crm.handle(&envelope("auth0-login")).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    let contact = s.hubspot.contact(&id).unwrap();
+    // detail.data.date 2021-01-16T12:12:30.147Z in epoch milliseconds.
+    assert_eq!(
+        contact.properties["thiscovery_last_login_date"],
+        "1610799150147"
+    );
+    assert_eq!(contact.properties["firstname"], "Altha");
+    assert_eq!(s.hubspot.contacts().len(), 1);
+    let item = s
+        .stores
+        .notifications
+        .get(report.notification_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.kind, NotificationType::UserLogin);
+    assert_eq!(item.status, ProcessingStatus::Processed);
+}
+on_both_backends!(login);
+
+async fn task_signup(backend: Backend) {
+    let s = stack(backend).await;
+    let contact_id = s
+        .hubspot
+        .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let mut event = fixture("task-signup");
+    event["detail"]["extra_data"]["crm_id"] = json!(contact_id);
+    let report = s
+        .crm
+        .handle(&Envelope::from_value(event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    let user_task_id = "9620089b-e9a4-46fd-bb78-091c8449d777";
+    assert_eq!(report.notification_id.as_deref(), Some(user_task_id));
+    let events = s.hubspot.timeline_events();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e.id, user_task_id);
+    assert_eq!(e.event_template_id, FakeHubSpot::TIMELINE_TEMPLATE_ID);
+    assert_eq!(e.object_id, contact_id);
+    assert_eq!(e.tokens["project_name"], "PSFU-05-pub-act");
+    assert_eq!(e.tokens["task_name"], "PSFU-05-A");
+    assert_eq!(e.tokens["task_type_name"], "Photo upload");
+    assert_eq!(e.tokens["signup_event_type"], "Sign-up");
+    assert!(
+        e.timestamp.starts_with("2018-06-13T14:15:16.171819"),
+        "{}",
+        e.timestamp
+    );
+    let item = s
+        .stores
+        .notifications
+        .get(user_task_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.label, "dceac123-03a7-4e29-ab5a-739e347b374d");
+}
+on_both_backends!(task_signup);
+
+async fn task_signup_without_crm_id_uses_the_email(backend: Backend) {
+    let s = stack(backend).await;
+    let contact_id = s
+        .hubspot
+        .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let mut event = fixture("task-signup");
+    event["detail"]["extra_data"]["crm_id"] = json!(null);
+    event["detail"]["user_id"] = json!(STEVEN_USER_ID);
+    let report = s
+        .crm
+        .handle(&Envelope::from_value(event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    assert_eq!(s.hubspot.timeline_events()[0].object_id, contact_id);
+}
+on_both_backends!(task_signup_without_crm_id_uses_the_email);
+
+async fn transactional_email_to_an_address(backend: Backend) {
+    let s = stack(backend).await;
+    let report = s
+        .crm
+        .handle(&envelope("transactional-email-to-address"))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    let sent = s.hubspot.sent_emails();
+    assert_eq!(sent.len(), 1);
+    let email = &sent[0];
+    assert_eq!(email.email_id, 33531457008);
+    assert_eq!(email.to, "thiscovery_dev@email.com");
+    assert_eq!(
+        email.from.as_deref(),
+        Some("Sender Name <sender@hubspot.com>")
+    );
+    assert_eq!(email.cc, vec!["this_researcher@email.com"]);
+    assert_eq!(email.bcc, vec!["thiscovery_dev@email.com"]);
+    assert_eq!(email.send_id.as_deref(), report.notification_id.as_deref());
+    assert_eq!(
+        report.hubspot_ref.as_deref(),
+        Some(email.status_id.as_str())
+    );
+    let item = s
+        .stores
+        .notifications
+        .get(report.notification_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        item.label,
+        "unittests_email_template_1_thiscovery_dev@email.com"
+    );
+    assert_eq!(item.kind, NotificationType::TransactionalEmail);
+}
+on_both_backends!(transactional_email_to_an_address);
+
+async fn transactional_email_to_a_user_needs_a_crm_id(backend: Backend) {
+    let s = stack(backend).await;
+    // Altha has no crm_id yet: dead-lettered with the reason.
+    let report = s
+        .crm
+        .handle(&envelope("transactional-email-to-user"))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Dlq, "{report:?}");
+    assert!(
+        report.reason.as_deref().unwrap().contains("no crm_id"),
+        "{report:?}"
+    );
+    assert!(s.hubspot.sent_emails().is_empty());
+
+    // After her registration wrote the crm_id back, the same request (a new event) is sent.
+    s.crm.handle(&envelope("auth0-registration")).await.unwrap();
+    let mut again = fixture("transactional-email-to-user");
+    again["id"] = json!("second-delivery-id");
+    let report = s
+        .crm
+        .handle(&Envelope::from_value(again).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    assert_eq!(s.hubspot.sent_emails()[0].to, ALTHA_EMAIL);
+}
+on_both_backends!(transactional_email_to_a_user_needs_a_crm_id);
+
+async fn custom_email(backend: Backend) {
+    let s = stack(backend).await;
+    s.crm.handle(&envelope("auth0-registration")).await.unwrap();
+    let report = s.crm.handle(&envelope("custom-email")).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    let sent = s.hubspot.sent_emails();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, ALTHA_EMAIL);
+    let custom = &sent[0].custom_properties;
+    assert_eq!(custom["file_name"], "Interview form");
+    assert_eq!(custom["file_download_url"], "https://www.thiscovery.org");
+    // Looked up from the project task.
+    assert_eq!(custom["project_name"], "PSFU-05-pub-act");
+}
+on_both_backends!(custom_email);
+
+async fn verification_is_ignored(backend: Backend) {
+    let s = stack(backend).await;
+    let report = s.crm.handle(&envelope("auth0-verification")).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Ignored);
+    assert!(report.reason.unwrap().contains("\"sv\""));
+    assert_eq!(report.notification_id, None);
+    assert!(
+        s.stores
+            .notifications
+            .list_pending()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.hubspot.journal().is_empty());
+}
+on_both_backends!(verification_is_ignored);
+
+async fn duplicate_event_is_one_item_and_one_effect(backend: Backend) {
+    let s = stack(backend).await;
+    let first = s
+        .crm
+        .handle(&envelope("transactional-email-to-address"))
+        .await
+        .unwrap();
+    let second = s
+        .crm
+        .handle(&envelope("transactional-email-to-address"))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, Outcome::Processed);
+    assert_eq!(second.outcome, Outcome::Duplicate);
+    assert_eq!(first.notification_id, second.notification_id);
+    assert_eq!(s.hubspot.sent_emails().len(), 1);
+    assert_eq!(s.hubspot.requests_to(Endpoint::SingleSend), 1);
+
+    let first = s.crm.handle(&envelope("auth0-registration")).await.unwrap();
+    let again = s.crm.record(&envelope("auth0-registration")).await.unwrap();
+    assert_eq!(first.outcome, Outcome::Processed);
+    assert!(matches!(again, thiscovery_crm::Recorded::Duplicate { .. }));
+    assert_eq!(s.hubspot.requests_to(Endpoint::ContactsBatchUpsert), 1);
+}
+on_both_backends!(duplicate_event_is_one_item_and_one_effect);
+
+async fn unknown_template_is_dead_lettered(backend: Backend) {
+    let s = stack(backend).await;
+    let mut event = fixture("transactional-email-to-address");
+    event["detail"]["template_name"] = json!("no_such_template");
+    let report = s
+        .crm
+        .handle(&Envelope::from_value(event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Dlq);
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("template \"no_such_template\" not found")
+    );
+    let item = s
+        .stores
+        .notifications
+        .get(report.notification_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status, ProcessingStatus::Dlq);
+    assert_eq!(item.error_message, report.reason);
+    assert!(s.hubspot.sent_emails().is_empty());
+}
+on_both_backends!(unknown_template_is_dead_lettered);
+
+async fn undeclared_and_missing_properties_are_dead_lettered(backend: Backend) {
+    let s = stack(backend).await;
+    let mut event = fixture("transactional-email-to-address");
+    event["detail"]["custom_properties"]["surprise"] = json!("x");
+    let report = s
+        .crm
+        .handle(&Envelope::from_value(event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Dlq);
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("\"surprise\" is not declared"),
+        "{report:?}"
+    );
+
+    let mut event = fixture("transactional-email-to-address");
+    event["id"] = json!("another-id");
+    event["detail"]["custom_properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("project_task_name");
+    let report = s
+        .crm
+        .handle(&Envelope::from_value(event).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Dlq);
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("\"project_task_name\""),
+        "{report:?}"
+    );
+    assert!(s.hubspot.sent_emails().is_empty());
+}
+on_both_backends!(undeclared_and_missing_properties_are_dead_lettered);

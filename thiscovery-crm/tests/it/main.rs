@@ -1,0 +1,12 @@
+//! thiscovery-crm's integration tests: the real fixture events through the whole stack
+//! against FakeHubSpot, FakeCore and both store implementations (in memory, and DynamoDB
+//! Local through crm-testkit's harness). One binary, one module per area.
+
+// Test helpers outside #[test] functions unwrap freely: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod events;
+mod handlers;
+mod outbox;
+mod stores;
