@@ -1,11 +1,4 @@
-//! The thiscovery CRM stack: EventBridge events to HubSpot through a DynamoDB notifications
-//! outbox.
-//!
-//! See the workspace `DESIGN.md` for the architecture. Modules:
-//! - [`events`]: typed EventBridge envelopes and payloads;
-//! - [`notification`]: the outbox item and its status machine;
-//! - [`store`]: the four tables, in memory and in DynamoDB;
-//! - [`timestamp`]: the tables' timestamp form.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod clock;
