@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod config;
 pub mod country;
 mod crm;
 pub mod directory;

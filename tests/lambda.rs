@@ -1,0 +1,310 @@
+//! The deployed Lambda (examples/lambda.rs) as a process, against a local Lambda Runtime API
+//! stub, FakeHubSpot, FakeCore and DynamoDB Local: every fixture event is invoked through the
+//! runtime protocol and the resulting HubSpot state and notification items are checked.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, FakeCore};
+use crm_testkit::dynamodb::DynamoDbLocal;
+use crm_testkit::hubspot::FakeHubSpot;
+use serde_json::{Value, json};
+use thiscovery_crm::notification::ProcessingStatus;
+use thiscovery_crm::store::dynamodb::{
+    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
+};
+use thiscovery_crm::store::{
+    EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
+};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+fn lambda_binary() -> PathBuf {
+    // target/<profile>/deps/lambda-<hash> -> target/<profile>/examples/lambda
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join("lambda");
+    assert!(
+        binary.exists(),
+        "{} not built (cargo test builds examples)",
+        binary.display()
+    );
+    binary
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/thiscovery-crm/tests/fixtures/events/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The Lambda Runtime API: hands out queued events on `next`, records responses.
+#[derive(Clone, Default)]
+struct Runtime {
+    queue: Arc<Mutex<VecDeque<(String, Value)>>>,
+    responses: Arc<Mutex<Vec<(String, Value)>>>,
+    errors: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Respond for Runtime {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let path = request.url.path();
+        if request.method.as_str() == "GET" {
+            let next = self.queue.lock().unwrap().pop_front();
+            return match next {
+                Some((id, event)) => {
+                    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+                        + Duration::from_secs(60);
+                    ResponseTemplate::new(200)
+                        .insert_header("Lambda-Runtime-Aws-Request-Id", id.as_str())
+                        .insert_header(
+                            "Lambda-Runtime-Deadline-Ms",
+                            deadline.as_millis().to_string().as_str(),
+                        )
+                        .insert_header(
+                            "Lambda-Runtime-Invoked-Function-Arn",
+                            "arn:aws:lambda:eu-west-1:123456789012:function:thiscovery-crm",
+                        )
+                        .insert_header(
+                            "Lambda-Runtime-Trace-Id",
+                            "Root=1-00000000-000000000000000000000000",
+                        )
+                        .set_body_json(event)
+                }
+                // Nothing queued: hold the poll open, as the real API does.
+                None => ResponseTemplate::new(200).set_delay(Duration::from_secs(600)),
+            };
+        }
+        let id = path.split('/').nth(4).unwrap_or_default().to_owned();
+        if path.ends_with("/response") {
+            let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            self.responses.lock().unwrap().push((id, body));
+        } else {
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            self.errors.lock().unwrap().push((id, body));
+        }
+        ResponseTemplate::new(202).set_body_json(json!({"status": "OK"}))
+    }
+}
+
+fn lambda_env(cmd: &mut tokio::process::Command, runtime: &MockServer) {
+    let addr = runtime.address();
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("{}:{}", addr.ip(), addr.port()),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "thiscovery-crm")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+}
+
+async fn runtime_stub(runtime: &Runtime) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/2018-06-01/runtime/invocation/next"))
+        .respond_with(runtime.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/2018-06-01/runtime/"))
+        .respond_with(runtime.clone())
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
+    let hubspot = FakeHubSpot::start().await;
+    let steven = hubspot.seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let core = FakeCore::start().await;
+    let ddb = DynamoDbLocal::shared().await.unwrap();
+    let stack = ddb.new_stack_with_tables().await.unwrap();
+    let client = ddb.client();
+    let tables = TableNames::for_stack(&stack);
+    let templates = DynamoTemplateStore::new(client.clone(), tables.templates.clone());
+    let template: EmailTemplate = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/thiscovery-crm/tests/fixtures/items/email-template.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    templates.put_template(&template).await.unwrap();
+    DynamoLookupStore::new(client.clone(), tables.lookups.clone())
+        .put_lookup(
+            &task_signup_lookup_key("e2e"),
+            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
+        )
+        .await
+        .unwrap();
+
+    let mut signup = fixture("task-signup");
+    signup["detail"]["extra_data"]["crm_id"] = json!(steven);
+    let mut bad = fixture("auth0-login");
+    bad.as_object_mut().unwrap().remove("id");
+    let events = vec![
+        ("registration", fixture("auth0-registration")),
+        ("login", fixture("auth0-login")),
+        ("signup", signup),
+        ("email-address", fixture("transactional-email-to-address")),
+        ("email-user", fixture("transactional-email-to-user")),
+        ("verification", fixture("auth0-verification")),
+        ("bad", bad),
+        ("duplicate", fixture("transactional-email-to-address")),
+        ("sweep", json!({"action": "process_notifications"})),
+        (
+            "cleanup",
+            json!({"detail-type": "Scheduled Event", "resources": ["arn:aws:events:eu-west-1:1:rule/crm-DailyCleanup"], "detail": {}}),
+        ),
+        (
+            "scheduled-sweep",
+            json!({"detail-type": "Scheduled Event", "resources": ["arn:aws:events:eu-west-1:1:rule/crm-ProcessNotifications"], "detail": {}}),
+        ),
+        ("unknown-action", json!({"action": "dance"})),
+    ];
+    let runtime = Runtime::default();
+    runtime
+        .queue
+        .lock()
+        .unwrap()
+        .extend(events.iter().map(|(id, e)| ((*id).to_owned(), e.clone())));
+    let server = runtime_stub(&runtime).await;
+
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new(lambda_binary());
+    lambda_env(&mut cmd, &server);
+    cmd.env("STACK_NAME", &stack)
+        .env("CRM_ENV", "e2e")
+        .env("HUBSPOT_BASE_URL", hubspot.base_url())
+        .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
+        .env("THISCOVERY_CORE_URL", core.base_url())
+        .env("THISCOVERY_CORE_API_KEY", core.api_key())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint());
+    let mut child = cmd.spawn().unwrap();
+    while runtime.responses.lock().unwrap().len() + runtime.errors.lock().unwrap().len()
+        < events.len()
+    {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "lambda exited early ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "lambda did not answer every event"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+
+    assert!(
+        runtime.errors.lock().unwrap().is_empty(),
+        "{:?}",
+        runtime.errors.lock().unwrap()
+    );
+    let responses: std::collections::HashMap<String, Value> =
+        runtime.responses.lock().unwrap().iter().cloned().collect();
+    let outcome = |id: &str| {
+        responses[id]["outcome"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for id in [
+        "registration",
+        "login",
+        "signup",
+        "email-address",
+        "email-user",
+    ] {
+        assert_eq!(outcome(id), "processed", "{id}: {}\n{logs}", responses[id]);
+    }
+    assert_eq!(outcome("verification"), "ignored");
+    assert_eq!(outcome("bad"), "rejected");
+    assert!(
+        responses["bad"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`id`")
+    );
+    assert_eq!(outcome("duplicate"), "duplicate");
+    assert_eq!(
+        responses["sweep"]["processed"], 0,
+        "nothing was left pending"
+    );
+    assert_eq!(responses["cleanup"]["deleted"], 0, "nothing is old yet");
+    assert_eq!(responses["cleanup"]["kept_recent"], 0);
+    assert!(
+        responses["scheduled-sweep"]["not_claimed"].is_number(),
+        "{}",
+        responses["scheduled-sweep"]
+    );
+    assert_eq!(outcome("unknown-action"), "rejected");
+
+    // HubSpot and thiscovery-core saw exactly the effects.
+    assert_eq!(
+        hubspot.contact_by_email(ALTHA_EMAIL).unwrap().properties["thiscovery_last_login_date"],
+        "1610799150147"
+    );
+    assert_eq!(hubspot.timeline_events().len(), 1);
+    assert_eq!(hubspot.sent_emails().len(), 2);
+    assert_eq!(core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
+    let notifications = DynamoNotificationStore::new(client, tables.notifications);
+    let item = notifications.get(ALTHA_USER_ID).await.unwrap().unwrap();
+    assert_eq!(item.status, ProcessingStatus::Processed);
+    assert!(notifications.list_pending().await.unwrap().is_empty());
+
+    // Logs: JSON lines, one per event, no secrets or emails.
+    let event_lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "event")
+        .collect();
+    assert_eq!(event_lines.len(), 8, "{logs}");
+    assert!(!logs.contains(FakeHubSpot::STATIC_TOKEN), "token in logs");
+    assert!(!logs.contains(&core.api_key()), "API key in logs");
+    assert!(!logs.contains(ALTHA_EMAIL), "personal data in logs");
+}
+
+#[tokio::test]
+async fn missing_configuration_fails_the_cold_start_naming_the_variable() {
+    let runtime = Runtime::default();
+    let server = runtime_stub(&runtime).await;
+    let mut cmd = tokio::process::Command::new(lambda_binary());
+    lambda_env(&mut cmd, &server);
+    cmd.env("HUBSPOT_ACCESS_TOKEN", "t")
+        .env("THISCOVERY_CORE_URL", "http://127.0.0.1:9")
+        .env("THISCOVERY_CORE_API_KEY", "k");
+    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("STACK_NAME"), "{text}");
+}
