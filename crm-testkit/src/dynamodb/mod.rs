@@ -283,7 +283,10 @@ enum Running {
     Endpoint,
     Jar(jar::JavaProcess),
     #[cfg(feature = "docker")]
-    Docker(docker::Container),
+    Docker {
+        /// Held, never read: dropping it removes the container.
+        _container: Box<docker::Container>,
+    },
 }
 
 /// A DynamoDB Local the tests can talk to. A guard: dropping it stops the JVM or container it
@@ -333,7 +336,9 @@ impl DynamoDbLocal {
             let (container, endpoint) = docker::Container::start().await?;
             return Ok(Self {
                 endpoint,
-                running: Running::Docker(container),
+                running: Running::Docker {
+                    _container: Box::new(container),
+                },
             });
         }
         Err(HarnessError::NotAvailable {
@@ -399,7 +404,7 @@ impl DynamoDbLocal {
             Running::Endpoint => Backend::Endpoint,
             Running::Jar(_) => Backend::Jar,
             #[cfg(feature = "docker")]
-            Running::Docker(_) => Backend::Docker,
+            Running::Docker { .. } => Backend::Docker,
         }
     }
 
