@@ -72,6 +72,7 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) account_utc_offset_minutes: i32,
     pub(crate) batch_concurrency: usize,
+    pub(crate) batch_size: usize,
 }
 
 impl Client {
@@ -141,6 +142,7 @@ pub struct ClientBuilder {
     account_utc_offset_minutes: i32,
     http: Option<reqwest::Client>,
     batch_concurrency: Option<usize>,
+    batch_size: Option<usize>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -225,6 +227,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How many inputs one batch request carries (default and maximum
+    /// [`MAX_BATCH`](crate::MAX_BATCH), 100). Smaller batches only make sense to compare with
+    /// one-request-per-item processing.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = Some(n);
+        self
+    }
+
     /// Use this reqwest client (its own timeouts and TLS settings) instead of building one.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
@@ -284,6 +294,13 @@ impl ClientBuilder {
         if batch_concurrency == 0 {
             return Err(Error::Config("batch_concurrency must be at least 1".into()));
         }
+        let batch_size = self.batch_size.unwrap_or(crate::MAX_BATCH);
+        if batch_size == 0 || batch_size > crate::MAX_BATCH {
+            return Err(Error::Config(format!(
+                "batch_size must be between 1 and {}",
+                crate::MAX_BATCH
+            )));
+        }
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -304,6 +321,7 @@ impl ClientBuilder {
                 timeout,
                 account_utc_offset_minutes: self.account_utc_offset_minutes,
                 batch_concurrency,
+                batch_size,
             }),
         })
     }

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchBody, ItemFailure, MAX_BATCH, failure_for, run_chunks};
+use crate::batch::{BatchBody, ItemFailure, failure_for, run_chunks};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::ids::ObjectId;

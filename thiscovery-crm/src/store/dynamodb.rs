@@ -127,7 +127,8 @@ fn number(n: &str) -> Result<Value, String> {
         .ok_or_else(|| format!("number {n:?} is out of range"))
 }
 
-type Item = HashMap<String, AttributeValue>;
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -194,7 +195,8 @@ impl<'a> ItemReader<'a> {
     }
 }
 
-fn notification_from_item(table: &str, item: &Item) -> Result<Notification, StoreError> {
+/// Reads a notification from its DynamoDB item (`table` names the table in errors).
+pub fn notification_from_item(table: &str, item: &Item) -> Result<Notification, StoreError> {
     let r = ItemReader::new(table, item);
     let kind = r
         .string("type")?
@@ -220,7 +222,8 @@ fn notification_from_item(table: &str, item: &Item) -> Result<Notification, Stor
     })
 }
 
-fn notification_to_item(notification: &Notification) -> Item {
+/// A notification as its DynamoDB item, in the production format.
+pub fn notification_to_item(notification: &Notification) -> Item {
     let mut item = Item::from([
         ("id".to_owned(), s(&notification.id)),
         ("type".to_owned(), s(notification.kind.as_str())),
