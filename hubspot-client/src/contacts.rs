@@ -284,7 +284,7 @@ impl ContactsApi<'_> {
         let inner = &self.client.inner;
         let chunks = run_chunks(
             deduped,
-            MAX_BATCH,
+            inner.batch_size,
             inner.batch_concurrency,
             |chunk| async move {
                 let body = UpsertBatchRequest {

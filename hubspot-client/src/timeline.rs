@@ -216,7 +216,7 @@ impl TimelineApi<'_> {
         let inner = &self.client.inner;
         let chunks = run_chunks(
             valid,
-            MAX_BATCH,
+            inner.batch_size,
             inner.batch_concurrency,
             |chunk| async move {
                 let request = Request::new(
