@@ -9,4 +9,5 @@ mod common;
 mod events;
 mod handlers;
 mod outbox;
+mod soak;
 mod stores;
