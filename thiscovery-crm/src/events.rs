@@ -13,6 +13,12 @@ use time::OffsetDateTime;
 
 use crate::timestamp;
 
+/// The largest `detail` accepted (a DynamoDB item holds at most 400 KB).
+pub const MAX_DETAIL_BYTES: usize = 300_000;
+
+/// The longest template name accepted.
+pub const MAX_NAME_CHARS: usize = 256;
+
 /// `detail-type` of Auth0 log events.
 pub const AUTH0_LOG: &str = "Auth0 log";
 /// `detail-type` of thiscovery-core's task signups.
@@ -246,6 +252,17 @@ impl Envelope {
         let time = root.opt("time")?.map(|a| a.string()).transpose()?;
         let detail = root.req("detail")?;
         detail.object()?;
+        let size = serde_json::to_vec(detail.value)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_DETAIL_BYTES {
+            return Err(EventError::Invalid {
+                field: "detail".into(),
+                reason: format!(
+                    "{size} bytes is more than the {MAX_DETAIL_BYTES} a notification item can hold"
+                ),
+            });
+        }
         let detail = detail.value.clone();
         Ok(Envelope {
             id,
@@ -475,7 +492,14 @@ impl TransactionalEmail {
     /// Parses a `transactional_email` detail (or a normalized `custom_email` one).
     pub fn from_detail(detail: &Value) -> Result<TransactionalEmail, EventError> {
         let d = At::root(detail, "detail");
-        let template_name = d.req("template_name")?.id()?;
+        let template = d.req("template_name")?;
+        let template_name = template.id()?;
+        if template_name.chars().count() > MAX_NAME_CHARS {
+            return Err(EventError::Invalid {
+                field: template.path.clone(),
+                reason: format!("longer than {MAX_NAME_CHARS} characters"),
+            });
+        }
         let recipient = Self::recipient(&d)?;
         let custom_properties = match d.opt("custom_properties")? {
             Some(a) => a.map()?,

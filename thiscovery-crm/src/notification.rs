@@ -124,6 +124,9 @@ impl FromStr for ProcessingStatus {
     }
 }
 
+/// Labels longer than this are truncated (they are for people, not keys).
+pub const MAX_LABEL_CHARS: usize = 512;
+
 /// A notification item.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -162,10 +165,14 @@ impl Notification {
         now: OffsetDateTime,
     ) -> Self {
         let stamp = timestamp::format(now);
+        let mut label: String = label.into();
+        if label.chars().count() > MAX_LABEL_CHARS {
+            label = label.chars().take(MAX_LABEL_CHARS).collect();
+        }
         Notification {
             id: id.into(),
             kind,
-            label: label.into(),
+            label,
             details,
             status: ProcessingStatus::New,
             fail_count: 0,

@@ -7,6 +7,7 @@
 
 mod common;
 mod events;
+mod fuzz;
 mod handlers;
 mod outbox;
 mod soak;

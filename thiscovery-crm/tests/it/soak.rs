@@ -212,7 +212,7 @@ async fn nothing_is_lost_and_nothing_happens_twice_under_faults() {
                     _ => Fault::html_bad_gateway().times(1),
                 };
                 hubspot.inject(endpoint, fault);
-                if armed % 25 == 0 {
+                if armed.is_multiple_of(25) {
                     hubspot.expire_access_tokens();
                 }
             }
@@ -235,6 +235,14 @@ async fn nothing_is_lost_and_nothing_happens_twice_under_faults() {
         count(ProcessingStatus::Dlq),
         hubspot.tokens_issued(),
     );
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for n in all.iter().filter(|n| n.status == ProcessingStatus::Dlq) {
+        let reason = n.error_message.clone().unwrap_or_default();
+        *reasons
+            .entry(reason.chars().take(90).collect())
+            .or_default() += 1;
+    }
+    eprintln!("soak: dlq reasons {reasons:#?}");
     assert!(faulted > 0, "no faults were injected");
 
     // Nothing lost: every notification is processed or dead-lettered with a reason.
