@@ -533,6 +533,18 @@ impl ItemReport {
 mod tests {
     use super::*;
 
+    /// Compile-time check: every entry point's future can be spawned on a multi-threaded
+    /// runtime.
+    #[allow(dead_code)]
+    fn entry_points_are_send(crm: &Crm, envelope: &Envelope) {
+        fn send<T: Send>(_: T) {}
+        send(crm.handle(envelope));
+        send(crm.record(envelope));
+        send(crm.process_pending());
+        send(crm.process_ids(&[], None));
+        send(crm.cleanup(OffsetDateTime::now_utc()));
+    }
+
     #[test]
     fn lease_arithmetic() {
         let five_min = Duration::from_secs(300);

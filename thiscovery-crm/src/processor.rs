@@ -149,9 +149,11 @@ impl Crm {
         };
         let mut summary = ProcessSummary::default();
         let mut claimed: BTreeMap<NotificationType, Vec<Notification>> = BTreeMap::new();
+        // Owned ids (not `&Notification`) keep the future `Send`, so it can be spawned.
+        let claim = &claim;
         let results: Vec<Result<Option<Notification>, StoreError>> =
-            futures_util::stream::iter(candidates.iter())
-                .map(|n| self.notifications.claim(&n.id, &claim))
+            futures_util::stream::iter(candidates.into_iter().map(|n| n.id))
+                .map(|id| async move { self.notifications.claim(&id, claim).await })
                 .buffer_unordered(16)
                 .collect()
                 .await;
@@ -471,8 +473,9 @@ impl Crm {
     }
 
     async fn run_emails(&self, items: &[Notification]) -> Vec<ItemResult> {
-        futures_util::stream::iter(items)
-            .map(|n| self.send_email(n))
+        // Indexes (not `&Notification`) keep the future `Send`, so it can be spawned.
+        futures_util::stream::iter(0..items.len())
+            .map(|i| self.send_email(&items[i]))
             .buffered(self.config.email_concurrency.max(1))
             .collect()
             .await

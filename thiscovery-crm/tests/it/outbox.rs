@@ -303,3 +303,64 @@ async fn cleanup_keeps_emails_dlq_and_recent_items(backend: Backend) {
     }
 }
 on_both_backends!(cleanup_keeps_emails_dlq_and_recent_items);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_processors_on_dynamodb_never_double_process() {
+    let s = stack(Backend::Dynamo).await;
+    let n = 40;
+    for i in 0..n {
+        record(&s.crm, &email_event(100 + i)).await;
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let crm = s.crm.clone();
+            tokio::spawn(async move { crm.process_pending().await.unwrap() })
+        })
+        .collect();
+    let mut processed = 0;
+    let mut not_claimed = 0;
+    for worker in workers {
+        let summary = worker.await.unwrap();
+        processed += summary.count(ProcessingStatus::Processed);
+        not_claimed += summary.not_claimed;
+    }
+    assert_eq!(processed, n, "each item processed by exactly one worker");
+    assert!(not_claimed > 0, "the workers really competed");
+    assert_eq!(s.hubspot.sent_emails().len(), n);
+    assert_eq!(s.hubspot.requests_to(Endpoint::SingleSend), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_index_never_causes_a_second_send() {
+    use std::sync::Arc;
+    use thiscovery_crm::store::memory::MemoryNotificationStore;
+
+    let lag = Duration::from_millis(300);
+    let s = stack(Backend::Memory).await;
+    let store = Arc::new(MemoryNotificationStore::with_index_lag(lag));
+    let crm = Crm::new(
+        crate::common::hubspot_client(&s.hubspot),
+        store.clone(),
+        s.stores.templates.clone(),
+        s.stores.lookups.clone(),
+        Arc::new(thiscovery_crm::directory::MemoryDirectory::new()),
+    )
+    .with_config(thiscovery_crm::CrmConfig::for_env(crate::common::ENV));
+    let id = record(&crm, &email_event(500)).await;
+    // Not visible through the index yet.
+    assert!(crm.process_pending().await.unwrap().items.is_empty());
+    tokio::time::sleep(lag + Duration::from_millis(50)).await;
+    // Processed by id; the index keeps showing it as `new` for another `lag`.
+    let done = crm
+        .process_ids(std::slice::from_ref(&id), None)
+        .await
+        .unwrap();
+    assert_eq!(done.count(ProcessingStatus::Processed), 1);
+    let stale = crm.process_pending().await.unwrap();
+    assert_eq!(
+        stale.not_claimed, 1,
+        "the stale index offered the item again: {stale:?}"
+    );
+    assert!(stale.items.is_empty());
+    assert_eq!(s.hubspot.sent_emails().len(), 1);
+}
