@@ -188,14 +188,14 @@ async fn nothing_is_lost_and_nothing_happens_twice_under_faults() {
         ];
         hubspot.inject(Endpoint::OAuthToken, Fault::status(503).times(1));
         hubspot.inject(Endpoint::SingleSend, Fault::daily_limited().times(1));
-        // About one request in five meets a fault: a new one is armed after every five
-        // requests, never more than two at a time (faults are consumed by requests).
+        // Roughly one request in five meets a fault: a new one is armed after every four
+        // requests, never more than three at a time (faults are consumed by requests).
         let mut armed_at = 0usize;
         let mut armed = 0u64;
         while running.load(Ordering::SeqCst) {
             let journal = hubspot.journal();
             let seen = journal.len();
-            if seen >= armed_at + 5 && hubspot.armed_faults().len() < 2 {
+            if seen >= armed_at + 4 && hubspot.armed_faults().len() < 3 {
                 armed_at = seen;
                 armed += 1;
                 // Aim at what is being called now, so the fault meets a request soon.
