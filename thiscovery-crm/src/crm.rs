@@ -14,7 +14,7 @@ use crate::events::{
     TRANSACTIONAL_EMAIL, TaskSignup, TransactionalEmail,
 };
 use crate::notification::{Notification, NotificationType, ProcessingStatus, derived_id};
-use crate::processor::{ItemReport, ProcessSummary};
+use crate::processor::ProcessSummary;
 use crate::store::{
     Claim, Completion, LookupStore, NotificationStore, PutOutcome, StoreError, TemplateStore,
 };
@@ -452,6 +452,8 @@ impl Crm {
             .into_iter()
             .filter(|n| n.is_claimable(now_ms))
             .collect();
+        // Oldest first, so a run bounded by `batch_limit` takes the longest-waiting work.
+        candidates.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         candidates.truncate(self.config.batch_limit);
         self.process_batch(candidates, deadline).await
     }
@@ -512,20 +514,6 @@ pub fn lease_until_ms(now_ms: i64, deadline_ms: Option<i64>, lease: Duration) ->
     match deadline_ms {
         Some(deadline) if deadline > now_ms => deadline.saturating_add(GRACE_MS),
         _ => now_ms.saturating_add(lease.as_millis().min(i64::MAX as u128) as i64),
-    }
-}
-
-impl ItemReport {
-    pub(crate) fn from_notification(n: &Notification) -> ItemReport {
-        ItemReport {
-            id: n.id.clone(),
-            kind: n.kind,
-            label: n.label.clone(),
-            status: n.status,
-            message: n.error_message.clone(),
-            hubspot_ref: None,
-            lost_claim: false,
-        }
     }
 }
 

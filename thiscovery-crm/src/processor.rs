@@ -46,6 +46,20 @@ pub struct ItemReport {
     pub lost_claim: bool,
 }
 
+impl ItemReport {
+    pub(crate) fn from_notification(n: &Notification) -> ItemReport {
+        ItemReport {
+            id: n.id.clone(),
+            kind: n.kind,
+            label: n.label.clone(),
+            status: n.status,
+            message: n.error_message.clone(),
+            hubspot_ref: None,
+            lost_claim: false,
+        }
+    }
+}
+
 /// The result of a processing run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

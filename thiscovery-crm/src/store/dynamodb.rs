@@ -351,7 +351,6 @@ impl NotificationStore for DynamoNotificationStore {
         for status in ProcessingStatus::PENDING {
             all.extend(self.query_status(status, None).await?);
         }
-        all.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         Ok(all)
     }
 

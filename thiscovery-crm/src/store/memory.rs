@@ -121,13 +121,11 @@ impl NotificationStore for MemoryNotificationStore {
 
     async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
         let state = self.lock();
-        let mut pending: Vec<Notification> = self
+        Ok(self
             .indexed(&state)
             .into_iter()
             .filter(|n| ProcessingStatus::PENDING.contains(&n.status))
-            .collect();
-        pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-        Ok(pending)
+            .collect())
     }
 
     async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {

@@ -88,7 +88,8 @@ pub trait NotificationStore: Send + Sync + fmt::Debug {
 
     /// Items that may need work: `new`, `retrying`, and `processing` (whose lease may have
     /// expired), through every page of the status index. The index is eventually
-    /// consistent: callers must re-check each item through [`claim`](Self::claim).
+    /// consistent: callers must re-check each item through [`claim`](Self::claim). No order is
+    /// promised.
     async fn list_pending(&self) -> Result<Vec<Notification>, StoreError>;
 
     /// Claims an item if it is claimable at `claim.now_ms`; returns the claimed item, or
