@@ -187,8 +187,17 @@ impl Crm {
                 NotificationType::UserLogin => self.run_logins(&items).await,
                 NotificationType::TransactionalEmail => self.run_emails(&items).await,
             };
-            for (n, result) in items.iter().zip(outcomes) {
-                summary.items.push(self.finish(n, &owner, result).await?);
+            // Results are written back concurrently (each write is independent and
+            // conditional on this run's claim), in input order for the report.
+            let owner = owner.as_str();
+            let reports: Vec<Result<ItemReport, StoreError>> =
+                futures_util::stream::iter(outcomes.into_iter().enumerate())
+                    .map(|(i, result)| self.finish(&items[i], owner, result))
+                    .buffered(16)
+                    .collect()
+                    .await;
+            for report in reports {
+                summary.items.push(report?);
             }
         }
         Ok(summary)
