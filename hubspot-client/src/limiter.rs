@@ -52,15 +52,17 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// `max_requests` per rolling `window`, with a burst and reserve of 2% of the limit each
-    /// (at least 1).
+    /// `max_requests` per rolling `window`, with a burst and a reserve of 2% of the limit each
+    /// (the reserve at least 1; the burst at least 2 from 10 requests up, so a send that wakes
+    /// a little late does not lose its slot for good).
     pub fn new(max_requests: u32, window: Duration) -> Self {
         let share = (max_requests / 50).max(1);
+        let burst = if max_requests >= 10 { share.max(2) } else { share };
         let reserve = if max_requests > 2 { share } else { 0 };
         RateLimit {
             max_requests,
             window,
-            burst: share,
+            burst,
             reserve,
         }
     }

@@ -345,3 +345,28 @@ async fn upsert_by_email_returns_id_and_created_flag() {
         .unwrap_err();
     assert!(matches!(err, Error::Rejected(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn decode_errors_name_the_json_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": "COMPLETE",
+            "results": [{"id": "1", "properties": {"email": "a@b.org"}}, {"id": {"nested": true}}]
+        })))
+        .mount(&server)
+        .await;
+    let outcome = client(&server)
+        .contacts()
+        .batch_upsert_by_email(vec![ContactUpsert::new("a@b.org")])
+        .await;
+    let ItemFailure::RequestFailed(err) = &outcome.failures[0].reason else {
+        panic!("{outcome:?}")
+    };
+    match err.as_ref() {
+        Error::Decode { path, .. } => assert_eq!(path, "results[1].id"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.class(), ErrorClass::Permanent);
+}
