@@ -308,3 +308,155 @@ async fn missing_configuration_fails_the_cold_start_naming_the_variable() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("STACK_NAME"), "{text}");
 }
+
+/// `cargo lambda`, from `CARGO_LAMBDA` (a path to the `cargo-lambda` binary), or on `PATH`
+/// (`scripts/test.sh` installs it from PyPI into `target/tools-venv`).
+fn cargo_lambda() -> PathBuf {
+    if let Ok(path) = std::env::var("CARGO_LAMBDA") {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("cargo-lambda"))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "cargo-lambda not found: run `bash scripts/test.sh` (it installs it), or `pip install cargo-lambda`, or set CARGO_LAMBDA"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The same binary under `cargo lambda watch --only-lambda-apis` (cargo-lambda's Runtime API
+/// emulator), driven by `cargo lambda invoke --data-file` with the fixture events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_lambda_invoke_runs_the_fixtures() {
+    let cargo_lambda = cargo_lambda();
+    let hubspot = FakeHubSpot::start().await;
+    let steven = hubspot.seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let core = FakeCore::start().await;
+    let ddb = DynamoDbLocal::shared().await.unwrap();
+    let stack = ddb.new_stack_with_tables().await.unwrap();
+    let client = ddb.client();
+    let tables = TableNames::for_stack(&stack);
+    let template: EmailTemplate = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/thiscovery-crm/tests/fixtures/items/email-template.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    DynamoTemplateStore::new(client.clone(), tables.templates.clone())
+        .put_template(&template)
+        .await
+        .unwrap();
+    DynamoLookupStore::new(client.clone(), tables.lookups.clone())
+        .put_lookup(
+            &task_signup_lookup_key("e2e"),
+            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
+        )
+        .await
+        .unwrap();
+
+    let port = free_port();
+    let mut watch = tokio::process::Command::new(&cargo_lambda)
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "-P",
+            &port.to_string(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait for the emulator's port.
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "cargo lambda watch did not start"
+        );
+        if let Ok(Some(status)) = watch.try_wait() {
+            panic!("cargo lambda watch exited: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runtime_stub = MockServer::start().await; // only to reuse lambda_env's variables
+    let mut cmd = tokio::process::Command::new(lambda_binary());
+    lambda_env(&mut cmd, &runtime_stub);
+    cmd.env(
+        "AWS_LAMBDA_RUNTIME_API",
+        format!("http://127.0.0.1:{port}/.rt"),
+    )
+    .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+    .env("STACK_NAME", &stack)
+    .env("CRM_ENV", "e2e")
+    .env("HUBSPOT_BASE_URL", hubspot.base_url())
+    .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
+    .env("THISCOVERY_CORE_URL", core.base_url())
+    .env("THISCOVERY_CORE_API_KEY", core.api_key())
+    .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let _function = cmd.spawn().unwrap();
+
+    let mut signup = fixture("task-signup");
+    signup["detail"]["extra_data"]["crm_id"] = json!(steven);
+    let events = [
+        ("registration", fixture("auth0-registration"), "processed"),
+        ("login", fixture("auth0-login"), "processed"),
+        ("signup", signup, "processed"),
+        (
+            "email",
+            fixture("transactional-email-to-address"),
+            "processed",
+        ),
+        ("verification", fixture("auth0-verification"), "ignored"),
+        (
+            "again",
+            fixture("transactional-email-to-address"),
+            "duplicate",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("crm-cargo-lambda-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, event, expected) in events {
+        let file = dir.join(format!("{name}.json"));
+        std::fs::write(&file, serde_json::to_vec(&event).unwrap()).unwrap();
+        let output = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new(&cargo_lambda)
+                .args(["lambda", "invoke", "-P", &port.to_string(), "--data-file"])
+                .arg(&file)
+                .output(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let response: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(response["outcome"], expected, "{name}: {response}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(hubspot.sent_emails().len(), 1);
+    assert_eq!(hubspot.timeline_events().len(), 1);
+    assert_eq!(core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
+}
