@@ -57,7 +57,11 @@ impl RateLimit {
     /// a little late does not lose its slot for good).
     pub fn new(max_requests: u32, window: Duration) -> Self {
         let share = (max_requests / 50).max(1);
-        let burst = if max_requests >= 10 { share.max(2) } else { share };
+        let burst = if max_requests >= 10 {
+            share.max(2)
+        } else {
+            share
+        };
         let reserve = if max_requests > 2 { share } else { 0 };
         RateLimit {
             max_requests,
