@@ -94,14 +94,11 @@ impl Respond for Runtime {
     }
 }
 
-fn lambda_env(cmd: &mut tokio::process::Command, runtime: &MockServer) {
-    let addr = runtime.address();
+/// The variables the Lambda runtime itself needs, pointed at a Runtime API.
+fn lambda_env(cmd: &mut tokio::process::Command, runtime_api: &str) {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("{}:{}", addr.ip(), addr.port()),
-        )
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", "thiscovery-crm")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -130,8 +127,19 @@ async fn runtime_stub(runtime: &Runtime) -> MockServer {
     server
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
+/// What the Lambda talks to: FakeHubSpot (with the task-signup user's contact), FakeCore,
+/// and DynamoDB Local tables seeded with the fixture template and the task-signup lookup.
+struct World {
+    hubspot: FakeHubSpot,
+    core: FakeCore,
+    ddb: &'static DynamoDbLocal,
+    stack: String,
+    tables: TableNames,
+    /// Steven's contact id: the task-signup fixture's `crm_id` is pointed at it.
+    steven: String,
+}
+
+async fn world() -> World {
     let hubspot = FakeHubSpot::start().await;
     let steven = hubspot.seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
     let core = FakeCore::start().await;
@@ -139,7 +147,6 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
     let stack = ddb.new_stack_with_tables().await.unwrap();
     let client = ddb.client();
     let tables = TableNames::for_stack(&stack);
-    let templates = DynamoTemplateStore::new(client.clone(), tables.templates.clone());
     let template: EmailTemplate = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/thiscovery-crm/tests/fixtures/items/email-template.json",
@@ -148,23 +155,55 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         .unwrap(),
     )
     .unwrap();
-    templates.put_template(&template).await.unwrap();
-    DynamoLookupStore::new(client.clone(), tables.lookups.clone())
+    DynamoTemplateStore::new(client.clone(), tables.templates.clone())
+        .put_template(&template)
+        .await
+        .unwrap();
+    DynamoLookupStore::new(client, tables.lookups.clone())
         .put_lookup(
             &task_signup_lookup_key("e2e"),
             &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
         )
         .await
         .unwrap();
+    World {
+        hubspot,
+        core,
+        ddb,
+        stack,
+        tables,
+        steven,
+    }
+}
 
-    let mut signup = fixture("task-signup");
-    signup["detail"]["extra_data"]["crm_id"] = json!(steven);
+impl World {
+    /// The stack's configuration, pointed at this world.
+    fn configure(&self, cmd: &mut tokio::process::Command) {
+        cmd.env("STACK_NAME", &self.stack)
+            .env("CRM_ENV", "e2e")
+            .env("HUBSPOT_BASE_URL", self.hubspot.base_url())
+            .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
+            .env("THISCOVERY_CORE_URL", self.core.base_url())
+            .env("THISCOVERY_CORE_API_KEY", self.core.api_key())
+            .env("AWS_ENDPOINT_URL_DYNAMODB", self.ddb.endpoint());
+    }
+
+    fn task_signup(&self) -> Value {
+        let mut signup = fixture("task-signup");
+        signup["detail"]["extra_data"]["crm_id"] = json!(self.steven);
+        signup
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
+    let w = world().await;
     let mut bad = fixture("auth0-login");
     bad.as_object_mut().unwrap().remove("id");
     let events = vec![
         ("registration", fixture("auth0-registration")),
         ("login", fixture("auth0-login")),
-        ("signup", signup),
+        ("signup", w.task_signup()),
         ("email-address", fixture("transactional-email-to-address")),
         ("email-user", fixture("transactional-email-to-user")),
         ("verification", fixture("auth0-verification")),
@@ -191,14 +230,9 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
 
     let started = Instant::now();
     let mut cmd = tokio::process::Command::new(lambda_binary());
-    lambda_env(&mut cmd, &server);
-    cmd.env("STACK_NAME", &stack)
-        .env("CRM_ENV", "e2e")
-        .env("HUBSPOT_BASE_URL", hubspot.base_url())
-        .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
-        .env("THISCOVERY_CORE_URL", core.base_url())
-        .env("THISCOVERY_CORE_API_KEY", core.api_key())
-        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint());
+    let addr = server.address();
+    lambda_env(&mut cmd, &format!("{}:{}", addr.ip(), addr.port()));
+    w.configure(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     while runtime.responses.lock().unwrap().len() + runtime.errors.lock().unwrap().len()
         < events.len()
@@ -267,13 +301,14 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
 
     // HubSpot and thiscovery-core saw exactly the effects.
     assert_eq!(
-        hubspot.contact_by_email(ALTHA_EMAIL).unwrap().properties["thiscovery_last_login_date"],
+        w.hubspot.contact_by_email(ALTHA_EMAIL).unwrap().properties["thiscovery_last_login_date"],
         "1610799150147"
     );
-    assert_eq!(hubspot.timeline_events().len(), 1);
-    assert_eq!(hubspot.sent_emails().len(), 2);
-    assert_eq!(core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
-    let notifications = DynamoNotificationStore::new(client, tables.notifications);
+    assert_eq!(w.hubspot.timeline_events().len(), 1);
+    assert_eq!(w.hubspot.sent_emails().len(), 2);
+    assert_eq!(w.core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
+    let notifications =
+        DynamoNotificationStore::new(w.ddb.client(), w.tables.notifications.clone());
     let item = notifications.get(ALTHA_USER_ID).await.unwrap().unwrap();
     assert_eq!(item.status, ProcessingStatus::Processed);
     assert!(notifications.list_pending().await.unwrap().is_empty());
@@ -286,7 +321,7 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         .collect();
     assert_eq!(event_lines.len(), 8, "{logs}");
     assert!(!logs.contains(FakeHubSpot::STATIC_TOKEN), "token in logs");
-    assert!(!logs.contains(&core.api_key()), "API key in logs");
+    assert!(!logs.contains(&w.core.api_key()), "API key in logs");
     assert!(!logs.contains(ALTHA_EMAIL), "personal data in logs");
 }
 
@@ -295,7 +330,8 @@ async fn missing_configuration_fails_the_cold_start_naming_the_variable() {
     let runtime = Runtime::default();
     let server = runtime_stub(&runtime).await;
     let mut cmd = tokio::process::Command::new(lambda_binary());
-    lambda_env(&mut cmd, &server);
+    let addr = server.address();
+    lambda_env(&mut cmd, &format!("{}:{}", addr.ip(), addr.port()));
     cmd.env("HUBSPOT_ACCESS_TOKEN", "t")
         .env("THISCOVERY_CORE_URL", "http://127.0.0.1:9")
         .env("THISCOVERY_CORE_API_KEY", "k");
@@ -340,32 +376,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cargo_lambda_invoke_runs_the_fixtures() {
     let cargo_lambda = cargo_lambda();
-    let hubspot = FakeHubSpot::start().await;
-    let steven = hubspot.seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
-    let core = FakeCore::start().await;
-    let ddb = DynamoDbLocal::shared().await.unwrap();
-    let stack = ddb.new_stack_with_tables().await.unwrap();
-    let client = ddb.client();
-    let tables = TableNames::for_stack(&stack);
-    let template: EmailTemplate = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/thiscovery-crm/tests/fixtures/items/email-template.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    DynamoTemplateStore::new(client.clone(), tables.templates.clone())
-        .put_template(&template)
-        .await
-        .unwrap();
-    DynamoLookupStore::new(client.clone(), tables.lookups.clone())
-        .put_lookup(
-            &task_signup_lookup_key("e2e"),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
-        .await
-        .unwrap();
+    let w = world().await;
 
     let port = free_port();
     let mut watch = tokio::process::Command::new(&cargo_lambda)
@@ -394,31 +405,18 @@ async fn cargo_lambda_invoke_runs_the_fixtures() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let runtime_stub = MockServer::start().await; // only to reuse lambda_env's variables
     let mut cmd = tokio::process::Command::new(lambda_binary());
-    lambda_env(&mut cmd, &runtime_stub);
-    cmd.env(
-        "AWS_LAMBDA_RUNTIME_API",
-        format!("http://127.0.0.1:{port}/.rt"),
-    )
-    .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-    .env("STACK_NAME", &stack)
-    .env("CRM_ENV", "e2e")
-    .env("HUBSPOT_BASE_URL", hubspot.base_url())
-    .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
-    .env("THISCOVERY_CORE_URL", core.base_url())
-    .env("THISCOVERY_CORE_API_KEY", core.api_key())
-    .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    lambda_env(&mut cmd, &format!("http://127.0.0.1:{port}/.rt"));
+    w.configure(&mut cmd);
+    cmd.env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let _function = cmd.spawn().unwrap();
 
-    let mut signup = fixture("task-signup");
-    signup["detail"]["extra_data"]["crm_id"] = json!(steven);
     let events = [
         ("registration", fixture("auth0-registration"), "processed"),
         ("login", fixture("auth0-login"), "processed"),
-        ("signup", signup, "processed"),
+        ("signup", w.task_signup(), "processed"),
         (
             "email",
             fixture("transactional-email-to-address"),
@@ -456,7 +454,7 @@ async fn cargo_lambda_invoke_runs_the_fixtures() {
         assert_eq!(response["outcome"], expected, "{name}: {response}");
     }
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(hubspot.sent_emails().len(), 1);
-    assert_eq!(hubspot.timeline_events().len(), 1);
-    assert_eq!(core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
+    assert_eq!(w.hubspot.sent_emails().len(), 1);
+    assert_eq!(w.hubspot.timeline_events().len(), 1);
+    assert_eq!(w.core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
 }
