@@ -177,30 +177,55 @@ impl Crm {
                 None => summary.not_claimed += 1,
             }
         }
-        for kind in NotificationType::PROCESSING_ORDER {
-            let Some(items) = claimed.remove(&kind) else {
-                continue;
-            };
-            let outcomes = match kind {
-                NotificationType::UserRegistration => self.run_registrations(&items).await,
-                NotificationType::TaskSignup => self.run_task_signups(&items).await,
-                NotificationType::UserLogin => self.run_logins(&items).await,
-                NotificationType::TransactionalEmail => self.run_emails(&items).await,
-            };
-            // Results are written back concurrently (each write is independent and
-            // conditional on this run's claim), in input order for the report.
-            let owner = owner.as_str();
-            let reports: Vec<Result<ItemReport, StoreError>> =
-                futures_util::stream::iter(outcomes.into_iter().enumerate())
-                    .map(|(i, result)| self.finish(&items[i], owner, result))
-                    .buffered(16)
-                    .collect()
-                    .await;
-            for report in reports {
-                summary.items.push(report?);
-            }
-        }
+        // Registrations first: a task signup, login or email for a contact not yet in
+        // HubSpot (or a user whose crm_id is not yet written back) would fail otherwise.
+        // The other three types do not depend on each other and run at the same time, so
+        // the rate limiter is never idle between stages.
+        let owner = owner.as_str();
+        let mut take = |kind| claimed.remove(&kind).unwrap_or_default();
+        let registrations = take(NotificationType::UserRegistration);
+        let signups = take(NotificationType::TaskSignup);
+        let logins = take(NotificationType::UserLogin);
+        let emails = take(NotificationType::TransactionalEmail);
+        let first = self.run_stage(NotificationType::UserRegistration, &registrations, owner);
+        summary.items.extend(first.await?);
+        let (signups, logins, emails) = futures_util::future::join3(
+            self.run_stage(NotificationType::TaskSignup, &signups, owner),
+            self.run_stage(NotificationType::UserLogin, &logins, owner),
+            self.run_stage(NotificationType::TransactionalEmail, &emails, owner),
+        )
+        .await;
+        summary.items.extend(signups?);
+        summary.items.extend(logins?);
+        summary.items.extend(emails?);
         Ok(summary)
+    }
+
+    /// Runs one type's claimed items and records their results.
+    async fn run_stage(
+        &self,
+        kind: NotificationType,
+        items: &[Notification],
+        owner: &str,
+    ) -> Result<Vec<ItemReport>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outcomes = match kind {
+            NotificationType::UserRegistration => self.run_registrations(items).await,
+            NotificationType::TaskSignup => self.run_task_signups(items).await,
+            NotificationType::UserLogin => self.run_logins(items).await,
+            NotificationType::TransactionalEmail => self.run_emails(items).await,
+        };
+        // Results are written back concurrently (each write is independent and conditional
+        // on this run's claim), in input order for the report.
+        futures_util::stream::iter(outcomes.into_iter().enumerate())
+            .map(|(i, result)| self.finish(&items[i], owner, result))
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Records an item's result, conditional on still holding its claim.
