@@ -121,6 +121,25 @@ pub struct Stack {
     pub clock: Arc<ManualClock>,
 }
 
+impl Stack {
+    /// Handles an event given as JSON (which must parse as an envelope).
+    pub async fn handle_json(&self, event: Value) -> thiscovery_crm::HandleReport {
+        self.crm
+            .handle(&Envelope::from_value(event).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// The notification item a report names.
+    pub async fn item_of(
+        &self,
+        report: &thiscovery_crm::HandleReport,
+    ) -> thiscovery_crm::notification::Notification {
+        let id = report.notification_id.as_deref().unwrap();
+        self.stores.notifications.get(id).await.unwrap().unwrap()
+    }
+}
+
 pub fn hubspot_client(hubspot: &FakeHubSpot) -> Client {
     Client::builder()
         .base_url(hubspot.base_url())

@@ -130,21 +130,11 @@ async fn identifiable_bad_events_are_recorded_and_dead_lettered() {
         if event.get("id").is_some() {
             event["id"] = json!(format!("bad-event-{i}"));
         }
-        let report = s
-            .crm
-            .handle(&Envelope::from_value(event).unwrap())
-            .await
-            .unwrap();
+        let report = s.handle_json(event).await;
         assert_eq!(report.outcome, Outcome::Dlq, "{field}: {report:?}");
         let reason = report.reason.clone().unwrap();
         assert!(reason.contains(field), "{field}: {reason}");
-        let item = s
-            .stores
-            .notifications
-            .get(report.notification_id.as_deref().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let item = s.item_of(&report).await;
         assert_eq!(item.status, ProcessingStatus::Dlq);
         assert_eq!(item.error_message.as_deref(), Some(reason.as_str()));
     }

@@ -5,7 +5,6 @@ use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, STEVEN_USER_ID};
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
 use serde_json::json;
 use thiscovery_crm::Outcome;
-use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
 
 use crate::common::{Backend, envelope, fixture, stack};
@@ -60,13 +59,7 @@ async fn login(backend: Backend) {
     );
     assert_eq!(contact.properties["firstname"], "Altha");
     assert_eq!(s.hubspot.contacts().len(), 1);
-    let item = s
-        .stores
-        .notifications
-        .get(report.notification_id.as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let item = s.item_of(&report).await;
     assert_eq!(item.kind, NotificationType::UserLogin);
     assert_eq!(item.status, ProcessingStatus::Processed);
 }
@@ -79,11 +72,7 @@ async fn task_signup(backend: Backend) {
         .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
     let mut event = fixture("task-signup");
     event["detail"]["extra_data"]["crm_id"] = json!(contact_id);
-    let report = s
-        .crm
-        .handle(&Envelope::from_value(event).unwrap())
-        .await
-        .unwrap();
+    let report = s.handle_json(event).await;
     assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
     let user_task_id = "9620089b-e9a4-46fd-bb78-091c8449d777";
     assert_eq!(report.notification_id.as_deref(), Some(user_task_id));
@@ -121,11 +110,7 @@ async fn task_signup_without_crm_id_uses_the_email(backend: Backend) {
     let mut event = fixture("task-signup");
     event["detail"]["extra_data"]["crm_id"] = json!(null);
     event["detail"]["user_id"] = json!(STEVEN_USER_ID);
-    let report = s
-        .crm
-        .handle(&Envelope::from_value(event).unwrap())
-        .await
-        .unwrap();
+    let report = s.handle_json(event).await;
     assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
     assert_eq!(s.hubspot.timeline_events()[0].object_id, contact_id);
 }
@@ -155,13 +140,7 @@ async fn transactional_email_to_an_address(backend: Backend) {
         report.hubspot_ref.as_deref(),
         Some(email.status_id.as_str())
     );
-    let item = s
-        .stores
-        .notifications
-        .get(report.notification_id.as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let item = s.item_of(&report).await;
     assert_eq!(
         item.label,
         "unittests_email_template_1_thiscovery_dev@email.com"
@@ -189,11 +168,7 @@ async fn transactional_email_to_a_user_needs_a_crm_id(backend: Backend) {
     s.crm.handle(&envelope("auth0-registration")).await.unwrap();
     let mut again = fixture("transactional-email-to-user");
     again["id"] = json!("second-delivery-id");
-    let report = s
-        .crm
-        .handle(&Envelope::from_value(again).unwrap())
-        .await
-        .unwrap();
+    let report = s.handle_json(again).await;
     assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
     assert_eq!(s.hubspot.sent_emails()[0].to, ALTHA_EMAIL);
 }
@@ -263,11 +238,7 @@ async fn unknown_template_is_dead_lettered(backend: Backend) {
     let s = stack(backend).await;
     let mut event = fixture("transactional-email-to-address");
     event["detail"]["template_name"] = json!("no_such_template");
-    let report = s
-        .crm
-        .handle(&Envelope::from_value(event).unwrap())
-        .await
-        .unwrap();
+    let report = s.handle_json(event).await;
     assert_eq!(report.outcome, Outcome::Dlq);
     assert!(
         report
@@ -276,13 +247,7 @@ async fn unknown_template_is_dead_lettered(backend: Backend) {
             .unwrap()
             .contains("template \"no_such_template\" not found")
     );
-    let item = s
-        .stores
-        .notifications
-        .get(report.notification_id.as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let item = s.item_of(&report).await;
     assert_eq!(item.status, ProcessingStatus::Dlq);
     assert_eq!(item.error_message, report.reason);
     assert!(s.hubspot.sent_emails().is_empty());
@@ -293,11 +258,7 @@ async fn undeclared_and_missing_properties_are_dead_lettered(backend: Backend) {
     let s = stack(backend).await;
     let mut event = fixture("transactional-email-to-address");
     event["detail"]["custom_properties"]["surprise"] = json!("x");
-    let report = s
-        .crm
-        .handle(&Envelope::from_value(event).unwrap())
-        .await
-        .unwrap();
+    let report = s.handle_json(event).await;
     assert_eq!(report.outcome, Outcome::Dlq);
     assert!(
         report
@@ -314,11 +275,7 @@ async fn undeclared_and_missing_properties_are_dead_lettered(backend: Backend) {
         .as_object_mut()
         .unwrap()
         .remove("project_task_name");
-    let report = s
-        .crm
-        .handle(&Envelope::from_value(event).unwrap())
-        .await
-        .unwrap();
+    let report = s.handle_json(event).await;
     assert_eq!(report.outcome, Outcome::Dlq);
     assert!(
         report
