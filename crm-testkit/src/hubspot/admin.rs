@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::fault::FaultSpec;
 use super::handlers::Incoming;
 use super::state::{Reply, Shared};
-use super::util::property_string;
+use super::util::string_map_at;
 
 pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>, rest: &str) -> Reply {
     let mut st = shared.lock();
@@ -26,15 +26,7 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>, rest: &str) -> Reply {
             let Some(email) = body.get("email").and_then(Value::as_str) else {
                 return bad_request("a contact needs `email`".into());
             };
-            let props = body
-                .get("properties")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), property_string(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let props = string_map_at(&body, "properties");
             let (id, created) = st.upsert_contact_by_email(email, props);
             Reply::json(200, json!({"id": id.to_string(), "new": created}))
         }

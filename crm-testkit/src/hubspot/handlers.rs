@@ -11,7 +11,10 @@ use wiremock::{Match, Request, Respond, ResponseTemplate};
 use super::endpoint::{Route, classify};
 use super::model::{SentEmail, TimelineEvent};
 use super::state::{Reply, ReplyBody, SendStatus, Shared, State};
-use super::util::{from_epoch_millis, iso8601, normalize_email, plausible_email, property_string};
+use super::util::{
+    from_epoch_millis, iso8601, normalize_email, plausible_email, property_string, string_map,
+    string_map_at,
+};
 use super::{Endpoint, FaultKind};
 
 /// HubSpot's batch limit for contacts.
@@ -262,10 +265,7 @@ fn parse_properties(st: &mut State, v: &Value) -> Result<BTreeMap<String, String
             "Invalid input JSON: `properties` must be an object",
         ));
     };
-    let mut out: BTreeMap<String, String> = props
-        .iter()
-        .map(|(k, v)| (k.clone(), property_string(v)))
-        .collect();
+    let mut out: BTreeMap<String, String> = string_map(props);
     if let Some(email) = out.get_mut("email") {
         if !plausible_email(email) {
             let message = invalid_email_message(email);
@@ -497,15 +497,7 @@ fn contacts_batch_upsert(st: &mut State, req: &Incoming<'_>) -> Reply {
             errors.push(e);
             continue;
         }
-        let props: BTreeMap<String, String> = input
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), property_string(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let props: BTreeMap<String, String> = string_map_at(input, "properties");
         let (cid, created) = st.upsert_contact_by_email(&id, props);
         let mut result = contact_json(st, cid, None);
         if let Value::Object(map) = &mut result {
@@ -591,15 +583,7 @@ fn create_event(st: &mut State, input: &Value) -> Result<Value, ItemError> {
         Some(Value::Number(n)) => iso8601(from_epoch_millis(n.as_u64().unwrap_or(0))),
         _ => iso8601(SystemTime::now()),
     };
-    let tokens: BTreeMap<String, String> = input
-        .get("tokens")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), property_string(v)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let tokens: BTreeMap<String, String> = string_map_at(input, "tokens");
     let event = TimelineEvent {
         id,
         event_template_id: template,
@@ -760,10 +744,7 @@ fn single_send(st: &mut State, req: &Incoming<'_>) -> Reply {
             cc: string_list(message.get("cc")),
             bcc: string_list(message.get("bcc")),
             reply_to: string_list(message.get("replyTo")),
-            contact_properties: props("contactProperties")
-                .iter()
-                .map(|(k, v)| (k.clone(), property_string(v)))
-                .collect(),
+            contact_properties: string_map(&props("contactProperties")),
             custom_properties: props("customProperties"),
             requested_at: now,
         });

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value, json};
 
 use super::model::{Contact, JournalEntry, Seed, SentEmail, TimelineEvent, TokenSet};
-use super::util::{IdGen, iso8601, normalize_email, property_string};
+use super::util::{IdGen, iso8601, normalize_email, string_map};
 use super::{Endpoint, FakeHubSpot, Fault, RateLimitPolicy};
 
 /// Settings fixed when the fake starts.
@@ -142,11 +142,7 @@ impl State {
     fn seed_contacts(&mut self) {
         let contacts = self.config.seed.contacts.clone();
         for c in contacts {
-            let props = c
-                .properties
-                .iter()
-                .map(|(k, v)| (k.clone(), property_string(v)))
-                .collect();
+            let props = string_map(&c.properties);
             self.upsert_contact_by_email(&c.email, props);
         }
     }

@@ -147,6 +147,28 @@ pub(crate) fn plausible_email(s: &str) -> bool {
 
 /// HubSpot keeps property values as strings: numbers and booleans become their text, `null`
 /// clears the value.
+/// Property values as HubSpot keeps them: every value as a string.
+pub(crate) fn string_map<'a>(
+    entries: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> std::collections::BTreeMap<String, String> {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.clone(), property_string(v)))
+        .collect()
+}
+
+/// The object at `key` of `value` as a string map (empty when absent or not an object).
+pub(crate) fn string_map_at(
+    value: &serde_json::Value,
+    key: &str,
+) -> std::collections::BTreeMap<String, String> {
+    value
+        .get(key)
+        .and_then(serde_json::Value::as_object)
+        .map(string_map)
+        .unwrap_or_default()
+}
+
 pub(crate) fn property_string(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
