@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -112,12 +112,29 @@ impl Response {
 }
 
 /// Decodes JSON, naming the path where it failed.
+///
+/// The body is decoded with plain `serde_json` first; only a body that fails is decoded a
+/// second time through `serde_path_to_error` to find the path. Tracking the path on every
+/// response cost about as much CPU as the rest of the client's per-call work (B2 in
+/// BENCHMARKS.md), and successful responses are the common case.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| Error::Decode {
-        path: e.path().to_string(),
-        source: e.into_inner(),
-    })
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(fast) => {
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize::<_, T>(de) {
+                Err(e) => Err(Error::Decode {
+                    path: e.path().to_string(),
+                    source: e.into_inner(),
+                }),
+                // Unreachable for a deterministic `Deserialize`; keep the first error.
+                Ok(_) => Err(Error::Decode {
+                    path: ".".to_owned(),
+                    source: fast,
+                }),
+            }
+        }
+    }
 }
 
 /// What one attempt produced.
@@ -249,17 +266,15 @@ impl Inner {
             .request(request.method.clone(), url)
             .timeout(self.timeout);
         if let Some(token) = token {
-            let mut value = match reqwest::header::HeaderValue::from_str(&format!(
-                "Bearer {}",
-                token.expose_secret()
-            )) {
-                Ok(v) => v,
-                Err(_) => {
-                    return Outcome::Failed(Error::Config(
-                        "the access token is not a valid header value".into(),
-                    ));
-                }
-            };
+            let mut value =
+                match HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        return Outcome::Failed(Error::Config(
+                            "the access token is not a valid header value".into(),
+                        ));
+                    }
+                };
             value.set_sensitive(true);
             builder = builder.header(AUTHORIZATION, value);
         }
@@ -281,8 +296,13 @@ impl Inner {
             Err(e) => return Outcome::Failed(self.transport_error(e)),
         };
         let status = response.status();
-        let headers = response.headers().clone();
-        self.limiter.observe(&headers);
+        self.limiter.observe(response.headers());
+        // Only an error needs a header after the body is read: copy that one, not the map.
+        let retry_after = if status.is_success() {
+            None
+        } else {
+            response.headers().get(RETRY_AFTER).cloned()
+        };
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => return Outcome::Failed(self.transport_error(e)),
@@ -290,7 +310,7 @@ impl Inner {
         if status.is_success() {
             return Outcome::Success(Response { status, body });
         }
-        Outcome::Failed(self.api_error(status.as_u16(), &headers, &body))
+        Outcome::Failed(self.api_error(status.as_u16(), retry_after.as_ref(), &body))
     }
 
     fn transport_error(&self, e: reqwest::Error) -> Error {
@@ -310,9 +330,8 @@ impl Inner {
     }
 
     /// Turns an error response into the most specific error.
-    fn api_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
-        let retry_after = headers
-            .get(RETRY_AFTER)
+    fn api_error(&self, status: u16, retry_after: Option<&HeaderValue>, body: &[u8]) -> Error {
+        let retry_after = retry_after
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let error = ApiError::from_body(status, retry_after, body);
