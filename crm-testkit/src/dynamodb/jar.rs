@@ -39,7 +39,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PORT_ATTEMPTS: usize = 3;
 
 /// The shell script that runs java and its watchdog. Positional parameters:
-/// `$1` java executable, `$2` jar directory, `$3` port, `$4` log file.
+/// `$1` java executable, `$2` jar directory, `$3` port, `$4` log file, `$5` data directory
+/// (empty: `-inMemory`; else `-dbPath` it, so the tables survive a restart).
 ///
 /// - fd 3 keeps the stdin pipe for the watchdog: a background list's stdin is `/dev/null`
 ///   when job control is off, so the pipe has to be reached through another descriptor.
@@ -47,7 +48,8 @@ const PORT_ATTEMPTS: usize = 3;
 ///   an early java exit is visible as the shell exiting.
 /// - The watchdog: when the pipe closes, `SIGTERM` java (the JVM exits on it) and remove the log.
 const SCRIPT: &str = r#"exec 3<&0
-"$1" -Djava.library.path="$2/DynamoDBLocal_lib" -jar "$2/DynamoDBLocal.jar" -inMemory -sharedDb -port "$3" </dev/null >"$4" 2>&1 &
+if [ -n "$5" ]; then storage=-dbPath; else storage=-inMemory; fi
+"$1" -Djava.library.path="$2/DynamoDBLocal_lib" -jar "$2/DynamoDBLocal.jar" $storage ${5:+"$5"} -sharedDb -port "$3" </dev/null >"$4" 2>&1 &
 j=$!
 echo "$j"
 { cat <&3 >/dev/null; kill "$j" 2>/dev/null; rm -f "$4"; } &
@@ -105,20 +107,19 @@ impl JavaProcess {
     }
 
     /// Starts java on a free port and waits until DynamoDB Local answers `ListTables`.
-    /// Returns the process and its endpoint.
+    /// Returns the process and its port.
     pub(super) async fn start(
         jar_dir: &Path,
+        data_dir: Option<&Path>,
         timeout: Duration,
-    ) -> Result<(Self, String), HarnessError> {
+    ) -> Result<(Self, u16), HarnessError> {
         let deadline = Instant::now() + timeout;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let port = free_port()?;
-            let mut process = Self::spawn(jar_dir, port)?;
-            let endpoint = format!("http://127.0.0.1:{port}");
-            match process.wait_ready(&endpoint, deadline, timeout).await {
-                Ok(()) => return Ok((process, endpoint)),
+            match Self::start_on(jar_dir, port, data_dir, deadline, timeout).await {
+                Ok(process) => return Ok((process, port)),
                 // Another process took the port between our probe and java's bind: retry.
                 Err(HarnessError::Exited { output_tail, .. })
                     if attempt < PORT_ATTEMPTS && output_tail.contains("BindException") =>
@@ -130,7 +131,41 @@ impl JavaProcess {
         }
     }
 
-    fn spawn(jar_dir: &Path, port: u16) -> Result<Self, HarnessError> {
+    /// Starts java again on `port` (a restart keeps the endpoint clients already use). A port
+    /// still held by the stopped JVM's socket is retried until the deadline.
+    pub(super) async fn restart_on(
+        jar_dir: &Path,
+        port: u16,
+        data_dir: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<Self, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match Self::start_on(jar_dir, port, data_dir, deadline, timeout).await {
+                Err(HarnessError::Exited { output_tail, .. })
+                    if Instant::now() < deadline && output_tail.contains("BindException") =>
+                {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_on(
+        jar_dir: &Path,
+        port: u16,
+        data_dir: Option<&Path>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Self, HarnessError> {
+        let mut process = Self::spawn(jar_dir, port, data_dir)?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        process.wait_ready(&endpoint, deadline, timeout).await?;
+        Ok(process)
+    }
+
+    fn spawn(jar_dir: &Path, port: u16, data_dir: Option<&Path>) -> Result<Self, HarnessError> {
         let java = java_executable();
         let log = log_path();
         let mut shell = Command::new("sh")
@@ -141,6 +176,7 @@ impl JavaProcess {
             .arg(jar_dir)
             .arg(port.to_string())
             .arg(&log)
+            .arg(data_dir.map(Path::as_os_str).unwrap_or_default())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -153,6 +153,15 @@ pub enum HarnessError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// The operation needs the jar backend (stop and restart control a JVM the harness
+    /// started).
+    #[error("cannot {what} DynamoDB Local on the {backend:?} backend: only the jar backend can")]
+    Unsupported {
+        /// The operation, e.g. `restart`.
+        what: &'static str,
+        /// The backend this instance runs on.
+        backend: Backend,
+    },
     /// The shared instance failed to start (the first failure is kept and returned to every
     /// test, rather than starting a JVM per test).
     #[error(transparent)]
@@ -216,6 +225,7 @@ pub enum Backend {
 pub struct StartOptions {
     endpoint: Option<String>,
     jar_dir: Option<(PathBuf, &'static str)>,
+    data_dir: Option<PathBuf>,
     search_default_install: bool,
     docker: bool,
     start_timeout: Duration,
@@ -227,6 +237,7 @@ impl StartOptions {
         Self {
             endpoint: None,
             jar_dir: None,
+            data_dir: None,
             search_default_install: false,
             docker: false,
             start_timeout: DEFAULT_START_TIMEOUT,
@@ -240,6 +251,7 @@ impl StartOptions {
         Self {
             endpoint: var(ENDPOINT_ENV),
             jar_dir: var(LOCAL_DIR_ENV).map(|dir| (PathBuf::from(dir), LOCAL_DIR_ENV)),
+            data_dir: None,
             search_default_install: true,
             docker: cfg!(feature = "docker"),
             start_timeout: DEFAULT_START_TIMEOUT,
@@ -255,6 +267,14 @@ impl StartOptions {
     /// Run the jar from this directory (like `DYNAMODB_LOCAL_DIR`); an error if it holds none.
     pub fn jar_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.jar_dir = Some((dir.into(), "the jar directory"));
+        self
+    }
+
+    /// Keep the tables in files in `dir` (the jar's `-dbPath`) instead of in memory, so they
+    /// survive [`DynamoDbLocal::stop`] and [`DynamoDbLocal::restart`]. The directory must
+    /// exist. Only the jar backend uses it; Docker and an external endpoint ignore it.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
         self
     }
 
@@ -281,12 +301,23 @@ impl StartOptions {
 #[derive(Debug)]
 enum Running {
     Endpoint,
-    Jar(jar::JavaProcess),
+    Jar(JarRun),
     #[cfg(feature = "docker")]
     Docker {
         /// Held, never read: dropping it removes the container.
         _container: Box<docker::Container>,
     },
+}
+
+/// A JVM started by the harness, and what it takes to start it again on the same port.
+#[derive(Debug)]
+struct JarRun {
+    /// `None` while stopped.
+    process: Option<jar::JavaProcess>,
+    jar_dir: PathBuf,
+    port: u16,
+    data_dir: Option<PathBuf>,
+    timeout: Duration,
 }
 
 /// A DynamoDB Local the tests can talk to. A guard: dropping it stops the JVM or container it
@@ -322,12 +353,12 @@ impl DynamoDbLocal {
                 dir: dir.clone(),
                 origin,
             })?;
-            return Self::start_jar_dir(&jar_dir, options.start_timeout).await;
+            return Self::start_jar_dir(jar_dir, options.data_dir, options.start_timeout).await;
         }
         if options.search_default_install {
             let dir = default_install_dir();
             if let Some(jar_dir) = jar::locate(&dir) {
-                return Self::start_jar_dir(&jar_dir, options.start_timeout).await;
+                return Self::start_jar_dir(jar_dir, options.data_dir, options.start_timeout).await;
             }
             searched.push(dir);
         }
@@ -352,12 +383,70 @@ impl DynamoDbLocal {
         Self::start_with(StartOptions::none().jar_dir(dir.as_ref())).await
     }
 
-    async fn start_jar_dir(jar_dir: &Path, timeout: Duration) -> Result<Self, HarnessError> {
-        let (process, endpoint) = jar::JavaProcess::start(jar_dir, timeout).await?;
+    async fn start_jar_dir(
+        jar_dir: PathBuf,
+        data_dir: Option<PathBuf>,
+        timeout: Duration,
+    ) -> Result<Self, HarnessError> {
+        let (process, port) =
+            jar::JavaProcess::start(&jar_dir, data_dir.as_deref(), timeout).await?;
         Ok(Self {
-            endpoint,
-            running: Running::Jar(process),
+            endpoint: format!("http://127.0.0.1:{port}"),
+            running: Running::Jar(JarRun {
+                process: Some(process),
+                jar_dir,
+                port,
+                data_dir,
+                timeout,
+            }),
         })
+    }
+
+    /// Stops the JVM, keeping its port reserved for [`Self::restart`]: until then every call
+    /// to [`Self::endpoint`] fails to connect, as with a DynamoDB outage. The tables survive
+    /// only with [`StartOptions::data_dir`]. Stopping a stopped instance does nothing.
+    ///
+    /// Only for the jar backend ([`HarnessError::Unsupported`] otherwise).
+    pub fn stop(&mut self) -> Result<(), HarnessError> {
+        let run = self.jar_run("stop")?;
+        // Dropping the process closes its watchdog pipe and waits for java to exit.
+        drop(run.process.take());
+        Ok(())
+    }
+
+    /// Starts the JVM again on the same port (so existing clients reconnect by themselves)
+    /// with the same storage, and waits until it answers. Restarting a running instance
+    /// stops it first.
+    ///
+    /// Only for the jar backend ([`HarnessError::Unsupported`] otherwise).
+    pub async fn restart(&mut self) -> Result<(), HarnessError> {
+        let run = self.jar_run("restart")?;
+        drop(run.process.take());
+        let process = jar::JavaProcess::restart_on(
+            &run.jar_dir,
+            run.port,
+            run.data_dir.as_deref(),
+            run.timeout,
+        )
+        .await?;
+        run.process = Some(process);
+        Ok(())
+    }
+
+    /// Whether the backend is up: `false` only between [`Self::stop`] and [`Self::restart`].
+    pub fn is_running(&self) -> bool {
+        match &self.running {
+            Running::Jar(run) => run.process.is_some(),
+            _ => true,
+        }
+    }
+
+    fn jar_run(&mut self, what: &'static str) -> Result<&mut JarRun, HarnessError> {
+        let backend = self.backend();
+        match &mut self.running {
+            Running::Jar(run) => Ok(run),
+            _ => Err(HarnessError::Unsupported { what, backend }),
+        }
     }
 
     /// The one instance of this test process, started on first use with [`Self::start`].
@@ -411,7 +500,7 @@ impl DynamoDbLocal {
     /// The JVM's process id when the backend is [`Backend::Jar`].
     pub fn java_pid(&self) -> Option<u32> {
         match &self.running {
-            Running::Jar(process) => Some(process.java_pid()),
+            Running::Jar(run) => run.process.as_ref().map(jar::JavaProcess::java_pid),
             _ => None,
         }
     }

@@ -347,3 +347,79 @@ fn shared_jvm_does_not_outlive_the_test_process() {
         "java {pid} outlived its test process"
     );
 }
+
+#[tokio::test]
+async fn restart_keeps_the_endpoint_and_with_a_data_dir_the_tables() {
+    let Some(options) = jar_options() else { return };
+    let dir = std::env::temp_dir().join(format!(
+        "crm-testkit-{}",
+        crm_testkit::dynamodb::new_stack()
+    ));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let mut ddb = DynamoDbLocal::start_with(options.data_dir(&dir))
+        .await
+        .expect("start the jar");
+    let stack = ddb.new_stack_with_tables().await.expect("create tables");
+    let client = ddb.client();
+    let put = |id: &str| {
+        client
+            .put_item()
+            .table_name(tokens_table(&stack))
+            .item("id", s(id))
+    };
+    put("before").send().await.expect("write while up");
+    let first_pid = ddb.java_pid().expect("java pid");
+
+    ddb.stop().expect("stop");
+    assert!(!ddb.is_running());
+    assert_eq!(ddb.java_pid(), None);
+    assert!(wait_gone(first_pid, Duration::from_secs(10)));
+    ddb.stop().expect("stopping twice is a no-op");
+    // While it is down, calls fail (the SDK reports a dispatch failure: nothing listens).
+    let down = put("during").send().await.expect_err("nothing listens");
+    let message = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&down));
+    assert!(
+        message.contains("dispatch failure") || message.contains("onnection refused"),
+        "{message}"
+    );
+
+    ddb.restart().await.expect("restart");
+    assert!(ddb.is_running());
+    assert_ne!(ddb.java_pid(), Some(first_pid));
+    // The same client (same endpoint) works again, and the data written before is there.
+    put("after").send().await.expect("write after the restart");
+    let items = client
+        .scan()
+        .table_name(tokens_table(&stack))
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let mut ids: Vec<_> = items
+        .iter()
+        .filter_map(|item| item.get("id")?.as_s().ok().cloned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["after", "before"]);
+    drop(ddb);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn only_the_jar_backend_can_stop_and_restart() {
+    let mut ddb = DynamoDbLocal::start_with(StartOptions::none().endpoint("http://127.0.0.1:1"))
+        .await
+        .expect("no start needed");
+    let error = ddb.stop().expect_err("an external endpoint");
+    assert!(matches!(
+        error,
+        HarnessError::Unsupported { what: "stop", .. }
+    ));
+    assert_eq!(
+        error.to_string(),
+        "cannot stop DynamoDB Local on the Endpoint backend: only the jar backend can"
+    );
+    assert!(ddb.restart().await.is_err());
+    assert!(ddb.is_running());
+}

@@ -88,27 +88,29 @@ pub async fn stores(backend: Backend) -> Stores {
             lookups: Arc::new(MemoryLookupStore::new()),
             dynamo: None,
         },
-        Backend::Dynamo => {
-            let local = DynamoDbLocal::shared().await.unwrap();
-            let stack = local.new_stack_with_tables().await.unwrap();
-            let client = local.client();
-            let tables = TableNames::for_stack(&stack);
-            Stores {
-                notifications: Arc::new(DynamoNotificationStore::new(
-                    client.clone(),
-                    tables.notifications.clone(),
-                )),
-                templates: Arc::new(DynamoTemplateStore::new(
-                    client.clone(),
-                    tables.templates.clone(),
-                )),
-                lookups: Arc::new(DynamoLookupStore::new(
-                    client.clone(),
-                    tables.lookups.clone(),
-                )),
-                dynamo: Some((client, tables)),
-            }
-        }
+        Backend::Dynamo => dynamo_stores(DynamoDbLocal::shared().await.unwrap()).await,
+    }
+}
+
+/// DynamoDB stores on a fresh stack of `local`.
+pub async fn dynamo_stores(local: &DynamoDbLocal) -> Stores {
+    let stack = local.new_stack_with_tables().await.unwrap();
+    let client = local.client();
+    let tables = TableNames::for_stack(&stack);
+    Stores {
+        notifications: Arc::new(DynamoNotificationStore::new(
+            client.clone(),
+            tables.notifications.clone(),
+        )),
+        templates: Arc::new(DynamoTemplateStore::new(
+            client.clone(),
+            tables.templates.clone(),
+        )),
+        lookups: Arc::new(DynamoLookupStore::new(
+            client.clone(),
+            tables.lookups.clone(),
+        )),
+        dynamo: Some((client, tables)),
     }
 }
 
@@ -156,8 +158,12 @@ pub async fn stack(backend: Backend) -> Stack {
 }
 
 pub async fn stack_with(backend: Backend, hubspot: FakeHubSpot) -> Stack {
+    stack_on(stores(backend).await, hubspot).await
+}
+
+/// The stack on the given stores, with the fixture templates and lookups put in them.
+pub async fn stack_on(stores: Stores, hubspot: FakeHubSpot) -> Stack {
     let core = FakeCore::start().await;
-    let stores = stores(backend).await;
     stores
         .templates
         .put_template(&template_fixture())

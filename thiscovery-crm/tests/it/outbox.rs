@@ -364,3 +364,113 @@ async fn a_stale_index_never_causes_a_second_send() {
     assert!(stale.items.is_empty());
     assert_eq!(s.hubspot.sent_emails().len(), 1);
 }
+
+/// The full chain of an error's messages, as a log line would show it.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// DynamoDB Local stopped in the middle of a sweep and started again (its tables on disk):
+/// while it is down, recording and processing fail with errors naming the operation, the
+/// table and the cause; after the restart the next sweeps (once the claims' lease has passed)
+/// finish every item, and HubSpot saw each email once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_outage_mid_sweep_loses_nothing() {
+    use crm_testkit::dynamodb::{self, DynamoDbLocal, StartOptions};
+
+    if dynamodb::skip_requested() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("thiscovery-crm-{}", dynamodb::new_stack()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut local = DynamoDbLocal::start_with(StartOptions::from_env().data_dir(&dir))
+        .await
+        .unwrap();
+    if local.backend() != dynamodb::Backend::Jar {
+        eprintln!(
+            "skipped: stopping DynamoDB needs the jar backend, not {:?}",
+            local.backend()
+        );
+        return;
+    }
+    let s = crate::common::stack_on(
+        crate::common::dynamo_stores(&local).await,
+        FakeHubSpot::start().await,
+    )
+    .await;
+    let n = 40;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(record(&s.crm, &email_event(i)).await);
+    }
+    // Slow sends keep the sweep busy long enough to pull DynamoDB out from under it.
+    s.hubspot.inject(
+        Endpoint::SingleSend,
+        Fault::latency(Duration::from_millis(150)).times(1_000),
+    );
+    let sweep = tokio::spawn({
+        let crm = s.crm.clone();
+        async move { crm.process_pending().await }
+    });
+    while s.hubspot.requests_to(Endpoint::SingleSend) < 8 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::task::block_in_place(|| local.stop()).unwrap();
+
+    // The interrupted sweep ends (it does not hang or panic); what it could not write back
+    // stays claimed until the lease passes.
+    let interrupted = tokio::time::timeout(Duration::from_secs(120), sweep)
+        .await
+        .expect("the sweep ends while DynamoDB is down")
+        .expect("no panic");
+    eprintln!("interrupted sweep: {interrupted:?}");
+    // While DynamoDB is down, errors say what failed, where and why.
+    let down = s.crm.record(&email_event(n)).await.unwrap_err();
+    let message = error_chain(&down);
+    assert!(message.contains("put notification into"), "{message}");
+    assert!(message.contains("-notifications"), "{message}");
+    assert!(
+        message.contains("onnection refused") || message.contains("dispatch failure"),
+        "{message}"
+    );
+    let message = error_chain(&s.crm.process_pending().await.unwrap_err());
+    assert!(message.contains("-notifications"), "{message}");
+
+    local.restart().await.unwrap();
+    // Claims taken before the outage are leased; after the lease, they are taken over.
+    s.clock.advance(Duration::from_secs(301));
+    for _ in 0..5 {
+        let summary = s.crm.process_pending().await.unwrap();
+        if summary.items.is_empty() {
+            break;
+        }
+    }
+    for id in &ids {
+        let item = s.stores.notifications.get(id).await.unwrap().unwrap();
+        assert_eq!(item.status, ProcessingStatus::Processed, "{id}: {item:?}");
+    }
+    assert!(
+        s.stores
+            .notifications
+            .list_pending()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Exactly one email per notification, whatever was resent after the outage.
+    let sent = s.hubspot.sent_emails();
+    assert_eq!(sent.len(), n, "{sent:?}");
+    let mut send_ids: Vec<_> = sent.iter().filter_map(|e| e.send_id.clone()).collect();
+    send_ids.sort();
+    send_ids.dedup();
+    assert_eq!(send_ids.len(), n);
+    drop(local);
+    let _ = std::fs::remove_dir_all(&dir);
+}
