@@ -764,5 +764,26 @@ async fn main() -> Result<()> {
         results.push(run_row(row, n, &args, dynamodb.as_ref()).await?);
     }
     print!("{}", table(&results, &args));
+    if let Some(kib) = peak_rss_kib() {
+        println!(
+            "\npeak RSS of this process: {:.1} MiB (an upper bound for the processor alone: it \
+             includes the in-process fake HubSpot with its journal and, for in-memory rows, \
+             every notification item)",
+            kib as f64 / 1024.0
+        );
+    }
     Ok(())
+}
+
+/// This process's peak resident set (`VmHWM`), in KiB, where `/proc` has it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
