@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, FakeCore};
 use crm_testkit::dynamodb::DynamoDbLocal;
-use crm_testkit::hubspot::FakeHubSpot;
+use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use serde_json::{Value, json};
 use thiscovery_crm::notification::ProcessingStatus;
 use thiscovery_crm::store::dynamodb::{
@@ -48,6 +48,8 @@ fn fixture(name: &str) -> Value {
 /// The Lambda Runtime API: hands out queued events on `next`, records responses.
 #[derive(Clone, Default)]
 struct Runtime {
+    /// The `Lambda-Runtime-Deadline-Ms` to hand out; `None`: a minute from now.
+    deadline_ms: Option<u64>,
     queue: Arc<Mutex<VecDeque<(String, Value)>>>,
     responses: Arc<Mutex<Vec<(String, Value)>>>,
     errors: Arc<Mutex<Vec<(String, String)>>>,
@@ -60,14 +62,14 @@ impl Respond for Runtime {
             let next = self.queue.lock().unwrap().pop_front();
             return match next {
                 Some((id, event)) => {
-                    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
-                        + Duration::from_secs(60);
+                    let deadline = self.deadline_ms.unwrap_or_else(|| {
+                        let in_a_minute = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+                            + Duration::from_secs(60);
+                        in_a_minute.as_millis() as u64
+                    });
                     ResponseTemplate::new(200)
                         .insert_header("Lambda-Runtime-Aws-Request-Id", id.as_str())
-                        .insert_header(
-                            "Lambda-Runtime-Deadline-Ms",
-                            deadline.as_millis().to_string().as_str(),
-                        )
+                        .insert_header("Lambda-Runtime-Deadline-Ms", deadline.to_string().as_str())
                         .insert_header(
                             "Lambda-Runtime-Invoked-Function-Arn",
                             "arn:aws:lambda:eu-west-1:123456789012:function:thiscovery-crm",
@@ -323,6 +325,91 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
     assert!(!logs.contains(FakeHubSpot::STATIC_TOKEN), "token in logs");
     assert!(!logs.contains(&w.core.api_key()), "API key in logs");
     assert!(!logs.contains(ALTHA_EMAIL), "personal data in logs");
+}
+
+/// The Lambda process is killed (SIGKILL) after it claimed an item and while its HubSpot call
+/// is in flight; a new process's sweep takes the item over once the claim's lease has passed,
+/// and the email is sent once. The runtime hands out deadline 0 (as a default context does),
+/// so the lease is `CRM_LEASE_SECONDS`, 2 s, instead of the deadline plus a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_killed_between_claim_and_mark_loses_nothing() {
+    let w = world().await;
+    // The send takes long enough for the kill to land while it is in flight.
+    w.hubspot.inject(
+        Endpoint::SingleSend,
+        Fault::latency(Duration::from_secs(3)).times(1),
+    );
+    let runtime = Runtime {
+        deadline_ms: Some(0),
+        ..Runtime::default()
+    };
+    runtime
+        .queue
+        .lock()
+        .unwrap()
+        .push_back(("email".into(), fixture("transactional-email-to-address")));
+    let server = runtime_stub(&runtime).await;
+    let addr = server.address();
+    let spawn = || {
+        let mut cmd = tokio::process::Command::new(lambda_binary());
+        lambda_env(&mut cmd, &format!("{}:{}", addr.ip(), addr.port()));
+        w.configure(&mut cmd);
+        cmd.env("CRM_LEASE_SECONDS", "2");
+        cmd.spawn().unwrap()
+    };
+    let notifications =
+        DynamoNotificationStore::new(w.ddb.client(), w.tables.notifications.clone());
+
+    let mut first = spawn();
+    let started = Instant::now();
+    let claimed = loop {
+        let pending = notifications.list_pending().await.unwrap();
+        if let Some(item) = pending
+            .into_iter()
+            .find(|n| n.status == ProcessingStatus::Processing)
+        {
+            break item;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the Lambda never claimed the item"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert!(
+        runtime.responses.lock().unwrap().is_empty(),
+        "the killed Lambda answered"
+    );
+    let item = notifications.get(&claimed.id).await.unwrap().unwrap();
+    assert_eq!(item.status, ProcessingStatus::Processing, "left claimed");
+
+    // After the lease, a new process's sweep takes it over.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    runtime
+        .queue
+        .lock()
+        .unwrap()
+        .push_back(("sweep".into(), json!({"action": "process_notifications"})));
+    let mut second = spawn();
+    let started = Instant::now();
+    while runtime.responses.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the second Lambda did not answer the sweep"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+    let (id, sweep) = runtime.responses.lock().unwrap()[0].clone();
+    assert_eq!(id, "sweep");
+    assert_eq!(sweep["processed"], 1, "{sweep}");
+    let item = notifications.get(&claimed.id).await.unwrap().unwrap();
+    assert_eq!(item.status, ProcessingStatus::Processed, "{item:?}");
+    // One email, whether or not the killed process's request reached HubSpot.
+    assert_eq!(w.hubspot.sent_emails().len(), 1);
 }
 
 #[tokio::test]
