@@ -132,6 +132,16 @@ impl Stack {
             .unwrap()
     }
 
+    /// Whether no notification is left pending (new, retrying or claimed).
+    pub async fn nothing_pending(&self) -> bool {
+        self.stores
+            .notifications
+            .list_pending()
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
     /// The notification item a report names.
     pub async fn item_of(
         &self,

@@ -68,14 +68,7 @@ async fn events_with_nothing_to_record_are_rejected_naming_the_field() {
         err,
         HandleError::Rejected(EventError::UnsupportedDetailType(_))
     ));
-    assert!(
-        s.stores
-            .notifications
-            .list_pending()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.nothing_pending().await);
 }
 
 #[tokio::test]

@@ -196,14 +196,7 @@ async fn verification_is_ignored(backend: Backend) {
     assert_eq!(report.outcome, Outcome::Ignored);
     assert!(report.reason.unwrap().contains("\"sv\""));
     assert_eq!(report.notification_id, None);
-    assert!(
-        s.stores
-            .notifications
-            .list_pending()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.nothing_pending().await);
     assert!(s.hubspot.journal().is_empty());
 }
 on_both_backends!(verification_is_ignored);
