@@ -531,6 +531,11 @@ async fn run_row(
         setup.as_secs_f64()
     );
 
+    // Memory of the timed phase alone: reset the peak to the current RSS (Linux: writing 5 to
+    // clear_refs), so the peak read afterwards is the processing's, not the setup's.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before_kib = proc_status_kib("VmRSS:");
+
     // Timed: process until nothing is pending.
     hubspot.clear_journal();
     counting.on.store(true, Ordering::Relaxed);
@@ -568,6 +573,15 @@ async fn run_row(
     }
     let wall = started.elapsed();
     let ended_at = SystemTime::now();
+    if let (Some(before), Some(peak)) = (rss_before_kib, proc_status_kib("VmHWM:")) {
+        eprintln!(
+            "pipeline: [{label}] RSS {:.1} MiB before processing (stores, fake, client), peak \
+             {:.1} MiB while processing: +{:.1} MiB for the sweeps",
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0
+        );
+    }
     counting.on.store(false, Ordering::Relaxed);
     ticker.abort();
 
@@ -764,9 +778,9 @@ async fn main() -> Result<()> {
         results.push(run_row(row, n, &args, dynamodb.as_ref()).await?);
     }
     print!("{}", table(&results, &args));
-    if let Some(kib) = peak_rss_kib() {
+    if let Some(kib) = proc_status_kib("VmHWM:") {
         println!(
-            "\npeak RSS of this process: {:.1} MiB (an upper bound for the processor alone: it \
+            "\npeak RSS of this process since the last row's processing began: {:.1} MiB (an upper bound for the processor alone: it \
              includes the in-process fake HubSpot with its journal and, for in-memory rows, \
              every notification item)",
             kib as f64 / 1024.0
@@ -775,12 +789,13 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// This process's peak resident set (`VmHWM`), in KiB, where `/proc` has it.
-fn peak_rss_kib() -> Option<u64> {
+/// A KiB figure of this process from `/proc/self/status` (`VmHWM:` the peak resident set,
+/// `VmRSS:` the current one), where `/proc` has it.
+fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
