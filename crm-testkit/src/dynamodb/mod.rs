@@ -402,8 +402,10 @@ impl DynamoDbLocal {
         })
     }
 
-    /// Stops the JVM, keeping its port reserved for [`Self::restart`]: until then every call
-    /// to [`Self::endpoint`] fails to connect, as with a DynamoDB outage. The tables survive
+    /// Stops the JVM; [`Self::restart`] starts it again on the same port. Until then every
+    /// call to [`Self::endpoint`] fails to connect, as with a DynamoDB outage. The port is not
+    /// held meanwhile: if another process binds it, the restart fails once its start timeout
+    /// has passed. The tables survive
     /// only with [`StartOptions::data_dir`]. Stopping a stopped instance does nothing.
     ///
     /// Only for the jar backend ([`HarnessError::Unsupported`] otherwise).
