@@ -1,5 +1,6 @@
-//! The client-side rate limiter: HubSpot's "N requests per rolling W" as a GCRA (governor),
-//! plus a hold driven by HubSpot's `X-HubSpot-RateLimit-*` response headers.
+//! The client-side rate limiter: HubSpot's "N requests per rolling W" as a GCRA that hands out
+//! slots in arrival order, plus a hold driven by HubSpot's `X-HubSpot-RateLimit-*` response
+//! headers and 429s.
 //!
 //! # Quota maths
 //!
@@ -9,16 +10,20 @@
 //! limiter instead chooses `T = W / (N - b - reserve)`, so any window of length `W` sees at
 //! most `b + W/T = N - reserve` requests. The defaults for HubSpot's 100 per 10 s are
 //! `b = 2`, `reserve = 2`: at most 98 requests in any rolling 10 s, 9.6 per second sustained.
+//!
+//! # Slots, not checks
+//!
+//! Each caller reserves the next conforming instant (its slot) and sleeps until it, so
+//! callers are served in arrival order and a timer that fires late costs only that request's
+//! lateness, not every later slot's. A send can then follow its predecessor by less than `T`;
+//! the `reserve` covers that: lateness of up to `reserve x T` (208 ms for the default) keeps
+//! every rolling window within `max_requests`, a bound the tests check exactly.
 
-use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use governor::clock::{Clock, MonotonicClock};
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use reqwest::header::HeaderMap;
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
@@ -115,75 +120,109 @@ impl RateLimit {
         }
         Ok(())
     }
+}
 
-    /// The governor quota implementing this limit.
-    pub(crate) fn quota(&self) -> Result<Quota> {
-        self.validate()?;
-        let burst = NonZeroU32::new(self.burst)
-            .ok_or_else(|| Error::Config("rate limit burst must be at least 1".into()))?;
-        Quota::with_period(self.period())
-            .map(|q| q.allow_burst(burst))
-            .ok_or_else(|| Error::Config("rate limit period rounds to zero".into()))
+/// GCRA's virtual scheduling, with reservations: every caller is given its own slot, the
+/// earliest instant at which a request conforms, and the schedule moves on at once. Times are
+/// nanoseconds from the limiter's origin.
+///
+/// A caller that wakes late for its slot does not push later slots back: the slots keep the
+/// GCRA's spacing, so late wake-ups cost no throughput (a check-then-sleep limiter loses
+/// every overshoot for good). Sends can then be closer together than the period by at most
+/// the lateness; the limit's `reserve` absorbs that (`reserve x period` of lateness, 208 ms
+/// for the default limit, before a rolling window could exceed `max_requests`).
+#[derive(Debug, Clone)]
+struct Schedule {
+    /// The emission period `T`.
+    period: u64,
+    /// How far ahead of the theoretical arrival time a request may go: `(burst - 1) x T`.
+    tolerance: u64,
+    /// The theoretical arrival time of the next request.
+    tat: u64,
+}
+
+impl Schedule {
+    fn new(limit: &RateLimit) -> Result<Schedule> {
+        limit.validate()?;
+        let period = u64::try_from(limit.period().as_nanos()).unwrap_or(u64::MAX);
+        Ok(Schedule {
+            period,
+            tolerance: period.saturating_mul(u64::from(limit.burst - 1)),
+            tat: 0,
+        })
+    }
+
+    /// Reserves the next slot for a request arriving at `now`, and returns it.
+    fn reserve(&mut self, now: u64) -> u64 {
+        let slot = now.max(self.tat.saturating_sub(self.tolerance));
+        self.tat = self.tat.max(now).saturating_add(self.period);
+        slot
     }
 }
 
-type Gcra = RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<Instant>>;
+#[derive(Debug)]
+struct State {
+    schedule: Option<Schedule>,
+    /// Set when HubSpot said `X-HubSpot-RateLimit-Remaining: 0` or answered 429: no sends
+    /// before this.
+    hold_until: Option<Instant>,
+}
 
 /// The limiter a client consults before every attempt, retries included.
+#[derive(Debug)]
 pub(crate) struct Limiter {
-    gcra: Option<Gcra>,
-    clock: MonotonicClock,
-    /// Set when HubSpot said `X-HubSpot-RateLimit-Remaining: 0`: no sends before this.
-    hold_until: Mutex<Option<Instant>>,
-}
-
-impl std::fmt::Debug for Limiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limiter")
-            .field("enabled", &self.gcra.is_some())
-            .finish_non_exhaustive()
-    }
+    origin: Instant,
+    state: Mutex<State>,
 }
 
 impl Limiter {
     pub(crate) fn new(limit: Option<&RateLimit>) -> Result<Self> {
-        let clock = MonotonicClock;
-        let gcra = match limit {
-            Some(limit) => Some(RateLimiter::direct_with_clock(
-                limit.quota()?,
-                clock.clone(),
-            )),
-            None => None,
-        };
         Ok(Limiter {
-            gcra,
-            clock,
-            hold_until: Mutex::new(None),
+            origin: Instant::now(),
+            state: Mutex::new(State {
+                schedule: limit.map(Schedule::new).transpose()?,
+                hold_until: None,
+            }),
         })
     }
 
-    /// Waits until a request may be sent.
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until a request may be sent: reserves a slot in arrival order, then sleeps
+    /// until it. A future dropped while it sleeps leaves its slot unused.
     pub(crate) async fn acquire(&self) {
         loop {
-            let hold = *self.hold_until.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(until) = hold {
+            let (slot, reserved_at) = {
+                let mut state = self.state();
                 let now = Instant::now();
-                if until > now {
+                let earliest = state.hold_until.map_or(now, |hold| hold.max(now));
+                let slot = match &mut state.schedule {
+                    None => earliest,
+                    Some(schedule) => {
+                        let at =
+                            u64::try_from((earliest - self.origin).as_nanos()).unwrap_or(u64::MAX);
+                        self.origin + Duration::from_nanos(schedule.reserve(at))
+                    }
+                };
+                (slot, now)
+            };
+            let now = Instant::now();
+            if slot > now {
+                tracing::trace!(wait_us = (slot - now).as_micros() as u64, "rate limit wait");
+                tokio::time::sleep_until(slot).await;
+            }
+            // A hold that arrived while this caller waited (a 429 elsewhere) moves it too.
+            match self.state().hold_until {
+                Some(hold) if hold > reserved_at && hold > Instant::now() => {
                     tracing::debug!(
-                        wait_ms = (until - now).as_millis() as u64,
+                        wait_ms = (hold - Instant::now()).as_millis() as u64,
                         "rate limit hold"
                     );
-                    tokio::time::sleep(until - now).await;
                     continue;
                 }
-            }
-            let Some(gcra) = &self.gcra else { return };
-            match gcra.check() {
-                Ok(()) => return,
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.clock.now());
-                    tokio::time::sleep(wait).await;
-                }
+                _ => return,
             }
         }
     }
@@ -206,9 +245,9 @@ impl Limiter {
     /// Holds every send for at least `wait` from now.
     pub(crate) fn hold_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut hold = self.hold_until.lock().unwrap_or_else(|e| e.into_inner());
-        if hold.is_none_or(|h| h < until) {
-            *hold = Some(until);
+        let mut state = self.state();
+        if state.hold_until.is_none_or(|h| h < until) {
+            state.hold_until = Some(until);
         }
     }
 }
@@ -220,26 +259,20 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use governor::clock::{FakeRelativeClock, Reference};
 
-    /// Drives a limiter as hard as possible on a fake clock (a request every time it allows
-    /// one, time moving only as far as the limiter asks) and returns the send instants in
-    /// nanoseconds.
+    /// Drives a schedule as hard as possible (every request asks at the instant the previous
+    /// one was sent) and returns the send instants in nanoseconds, up to `horizon`.
     fn hammer(limit: &RateLimit, horizon: Duration) -> Vec<u64> {
-        let clock = FakeRelativeClock::default();
-        let gcra = RateLimiter::direct_with_clock(limit.quota().unwrap(), clock.clone());
-        let start = clock.now();
+        let mut schedule = Schedule::new(limit).unwrap();
+        let horizon = horizon.as_nanos() as u64;
         let mut sent = Vec::new();
+        let mut now = 0;
         loop {
-            let now = clock.now();
-            let elapsed = now.duration_since(start);
-            if Duration::from(elapsed) > horizon {
+            now = schedule.reserve(now);
+            if now > horizon {
                 break;
             }
-            match gcra.check() {
-                Ok(()) => sent.push(Duration::from(elapsed).as_nanos() as u64),
-                Err(not_until) => clock.advance(not_until.wait_time_from(now)),
-            }
+            sent.push(now);
         }
         sent
     }
@@ -295,22 +328,143 @@ mod tests {
     #[test]
     fn naive_quota_would_let_almost_twice_the_limit_through() {
         // Why the maths matters: burst = N and period = W/N.
-        let clock = FakeRelativeClock::default();
-        let naive = Quota::with_period(Duration::from_millis(100))
-            .unwrap()
-            .allow_burst(NonZeroU32::new(100).unwrap());
-        let gcra = RateLimiter::direct_with_clock(naive, clock.clone());
-        let start = clock.now();
+        let naive = RateLimit {
+            max_requests: 100,
+            window: Duration::from_secs(10),
+            burst: 100,
+            reserve: 0,
+        };
+        let mut schedule = Schedule {
+            period: 100_000_000,
+            tolerance: 99 * 100_000_000,
+            tat: 0,
+        };
         let mut sent = Vec::new();
-        while Duration::from(clock.now().duration_since(start)) <= Duration::from_secs(10) {
-            match gcra.check() {
-                Ok(()) => {
-                    sent.push(Duration::from(clock.now().duration_since(start)).as_nanos() as u64)
-                }
-                Err(nu) => clock.advance(nu.wait_time_from(clock.now())),
-            }
+        let mut now = 0;
+        while now <= naive.window.as_nanos() as u64 {
+            now = schedule.reserve(now);
+            sent.push(now);
         }
-        assert!(max_in_window(&sent, Duration::from_secs(10)) >= 199);
+        assert!(max_in_window(&sent, naive.window) >= 199);
+    }
+
+    #[test]
+    fn late_wake_ups_do_not_push_later_slots_back() {
+        // Every caller asks 5 ms after its predecessor's slot (a late timer): the slots keep
+        // the period, so 98 requests after the burst of 2 still end at 96 periods.
+        let limit = RateLimit::default();
+        let period = limit.period().as_nanos() as u64;
+        let mut schedule = Schedule::new(&limit).unwrap();
+        let mut now = 0;
+        let mut last = 0;
+        for _ in 0..98 {
+            last = schedule.reserve(now);
+            now = last + 5_000_000;
+        }
+        assert_eq!(last, 96 * period);
+    }
+
+    /// Sends `count` requests through a schedule, each caller asking as early as it may (at
+    /// its predecessor's slot) and sending at its slot plus `late(slot)`; returns the most
+    /// sends any rolling window saw.
+    fn worst_with_lateness(
+        limit: &RateLimit,
+        count: u32,
+        mut late: impl FnMut(u64) -> u64,
+    ) -> usize {
+        let mut schedule = Schedule::new(limit).unwrap();
+        let mut now = 0;
+        let mut sent = Vec::new();
+        for _ in 0..count {
+            let slot = schedule.reserve(now);
+            sent.push(slot + late(slot));
+            now = slot;
+        }
+        sent.sort_unstable();
+        max_in_window(&sent, limit.window)
+    }
+
+    #[test]
+    fn lateness_within_the_reserve_never_exceeds_the_limit() {
+        for limit in [
+            RateLimit::default(),
+            RateLimit::new(50, Duration::from_millis(500)),
+            RateLimit::per_ten_seconds(190),
+        ] {
+            let period = limit.period().as_nanos() as u64;
+            let count = limit.max_requests * 8;
+            let max_late = period * u64::from(limit.reserve);
+            // Pseudo-random lateness up to `reserve` periods.
+            let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+            let random = worst_with_lateness(&limit, count, |_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed % (max_late + 1)
+            });
+            assert!(random as u32 <= limit.max_requests, "{limit:?}: {random}");
+            // The worst pattern: every send due before `late` goes out at `late`, the rest on
+            // time, so one window holds a whole window's slots plus `late`'s worth.
+            let late_head = |late: u64| move |slot: u64| late.saturating_sub(slot);
+            let worst = worst_with_lateness(&limit, count, late_head(max_late));
+            assert_eq!(worst as u32, limit.max_requests, "{limit:?}");
+            // One more period of lateness than the reserve covers would break the limit.
+            let over = worst_with_lateness(&limit, count, late_head(max_late + period));
+            assert!(over as u32 > limit.max_requests, "{limit:?}: {over}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_get_consecutive_slots() {
+        let limit = RateLimit::new(50, Duration::from_millis(500));
+        let limiter = std::sync::Arc::new(Limiter::new(Some(&limit)).unwrap());
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire().await;
+                    Instant::now() - start
+                })
+            })
+            .collect();
+        let mut waits = Vec::new();
+        for task in tasks {
+            waits.push(task.await.unwrap());
+        }
+        waits.sort();
+        // A burst of 2, then one per period: the 20th at 18 periods.
+        let period = limit.period();
+        assert_eq!(waits[1], Duration::ZERO);
+        for (i, wait) in waits.iter().enumerate().skip(2) {
+            let expected = period * (i as u32 - 1);
+            assert!(
+                wait.abs_diff(expected) < Duration::from_millis(2),
+                "caller {i}: {wait:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_that_arrives_while_waiting_moves_the_waiter() {
+        let limiter = std::sync::Arc::new(
+            Limiter::new(Some(&RateLimit::new(10, Duration::from_secs(1)))).unwrap(),
+        );
+        for _ in 0..2 {
+            limiter.acquire().await; // the burst
+        }
+        let start = Instant::now();
+        let waiter = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                limiter.acquire().await;
+                Instant::now() - start
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        limiter.hold_for(Duration::from_secs(3));
+        let waited = waiter.await.unwrap();
+        assert!(waited >= Duration::from_millis(3_010), "{waited:?}");
     }
 
     #[test]
