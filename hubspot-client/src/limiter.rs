@@ -17,7 +17,10 @@
 //! callers are served in arrival order and a timer that fires late costs only that request's
 //! lateness, not every later slot's. A send can then follow its predecessor by less than `T`;
 //! the `reserve` covers that: lateness of up to `reserve x T` (208 ms for the default) keeps
-//! every rolling window within `max_requests`, a bound the tests check exactly.
+//! every rolling window within `max_requests`, a bound the tests check exactly. A caller keeps
+//! its slot only if it wakes within half of that (at least 2 ms), so HubSpot's
+//! `X-HubSpot-RateLimit-Remaining` stays above 0 (at 0 the limiter holds every send for the
+//! window); one that wakes later (a stalled runtime) takes a new slot.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -139,6 +142,9 @@ struct Schedule {
     tolerance: u64,
     /// The theoretical arrival time of the next request.
     tat: u64,
+    /// How late after its slot a caller may still send: half the reserve (at least 2 ms, a
+    /// timer's granularity). A caller that wakes later than this takes a new slot.
+    max_late: u64,
 }
 
 impl Schedule {
@@ -149,6 +155,7 @@ impl Schedule {
             period,
             tolerance: period.saturating_mul(u64::from(limit.burst - 1)),
             tat: 0,
+            max_late: (period.saturating_mul(u64::from(limit.reserve)) / 2).max(2_000_000),
         })
     }
 
@@ -194,24 +201,34 @@ impl Limiter {
     /// until it. A future dropped while it sleeps leaves its slot unused.
     pub(crate) async fn acquire(&self) {
         loop {
-            let (slot, reserved_at) = {
+            let (slot, reserved_at, max_late) = {
                 let mut state = self.state();
                 let now = Instant::now();
                 let earliest = state.hold_until.map_or(now, |hold| hold.max(now));
-                let slot = match &mut state.schedule {
-                    None => earliest,
+                match &mut state.schedule {
+                    None => (earliest, now, None),
                     Some(schedule) => {
                         let at =
                             u64::try_from((earliest - self.origin).as_nanos()).unwrap_or(u64::MAX);
-                        self.origin + Duration::from_nanos(schedule.reserve(at))
+                        let slot = self.origin + Duration::from_nanos(schedule.reserve(at));
+                        (slot, now, Some(Duration::from_nanos(schedule.max_late)))
                     }
-                };
-                (slot, now)
+                }
             };
             let now = Instant::now();
             if slot > now {
                 tracing::trace!(wait_us = (slot - now).as_micros() as u64, "rate limit wait");
                 tokio::time::sleep_until(slot).await;
+                // A caller that woke too late (a stalled runtime) would crowd the callers
+                // after it into one window: it takes a new slot instead.
+                let late = Instant::now().saturating_duration_since(slot);
+                if max_late.is_some_and(|max| late > max) {
+                    tracing::debug!(
+                        late_ms = late.as_millis() as u64,
+                        "woke late for its rate-limit slot"
+                    );
+                    continue;
+                }
             }
             // A hold that arrived while this caller waited (a 429 elsewhere) moves it too.
             match self.state().hold_until {
@@ -338,6 +355,7 @@ mod tests {
             period: 100_000_000,
             tolerance: 99 * 100_000_000,
             tat: 0,
+            max_late: 0,
         };
         let mut sent = Vec::new();
         let mut now = 0;
@@ -408,6 +426,11 @@ mod tests {
             let late_head = |late: u64| move |slot: u64| late.saturating_sub(slot);
             let worst = worst_with_lateness(&limit, count, late_head(max_late));
             assert_eq!(worst as u32, limit.max_requests, "{limit:?}");
+            // The lateness the limiter lets a woken caller keep leaves HubSpot's
+            // `X-HubSpot-RateLimit-Remaining` above 0 (0 would hold every send a window).
+            let tolerated = Schedule::new(&limit).unwrap().max_late;
+            let kept = worst_with_lateness(&limit, count, late_head(tolerated));
+            assert!((kept as u32) < limit.max_requests, "{limit:?}: {kept}");
             // One more period of lateness than the reserve covers would break the limit.
             let over = worst_with_lateness(&limit, count, late_head(max_late + period));
             assert!(over as u32 > limit.max_requests, "{limit:?}: {over}");
@@ -443,6 +466,40 @@ mod tests {
                 "caller {i}: {wait:?}, expected {expected:?}"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_that_wake_too_late_take_new_slots() {
+        // 10 per second: period 142.9 ms, a burst of 2, a reserve of 1 (71 ms of lateness).
+        let limiter = std::sync::Arc::new(
+            Limiter::new(Some(&RateLimit::new(10, Duration::from_secs(1)))).unwrap(),
+        );
+        for _ in 0..2 {
+            limiter.acquire().await;
+        }
+        let start = Instant::now();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire().await;
+                    Instant::now() - start
+                })
+            })
+            .collect();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // Both slots (143 and 286 ms) pass while the runtime is stalled until 400 ms.
+        tokio::time::advance(Duration::from_millis(400)).await;
+        let mut sent = Vec::new();
+        for waiter in waiters {
+            sent.push(waiter.await.unwrap());
+        }
+        sent.sort();
+        // Had they kept their slots, both would go at 400 ms, back to back.
+        assert!(sent[0] >= Duration::from_millis(400), "{sent:?}");
+        assert!(sent[1] - sent[0] >= Duration::from_millis(142), "{sent:?}");
     }
 
     #[tokio::test(start_paused = true)]
