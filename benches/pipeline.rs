@@ -44,8 +44,8 @@ use thiscovery_crm::store::memory::{
     MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
 };
 use thiscovery_crm::store::{
-    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PutOutcome, StoreError,
-    TemplateStore, task_signup_lookup_key,
+    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, PutOutcome,
+    StoreError, TemplateStore, task_signup_lookup_key,
 };
 use thiscovery_crm::{Crm, CrmConfig, Recorded};
 
@@ -72,6 +72,7 @@ OPTIONS:
                                   transactional emails (default 40,35,20,5)
     --rate <N/W>                  HubSpot's rolling window, scaled down, for both the fake and
                                   the client's limiter (default 50/500ms)
+    --page-size <N>               The sweep's page size (default CrmConfig's, 1000)
     --rows <list>                 Rows to run, comma-separated: memory, dynamodb, baseline
                                   (default all three)
     --no-dynamodb                 Skip the DynamoDB Local row
@@ -160,6 +161,7 @@ struct Args {
     baseline_notifications: usize,
     mix: Mix,
     rate: RateLimit,
+    page_size: Option<usize>,
     rows: Vec<Row>,
 }
 
@@ -174,6 +176,7 @@ fn parse_args() -> Result<Option<Args>> {
             emails: 5,
         },
         rate: RateLimit::new(50, Duration::from_millis(500)),
+        page_size: None,
         rows: vec![Row::Memory, Row::Dynamo, Row::Baseline],
     };
     let mut bench_mode = false;
@@ -208,6 +211,7 @@ fn parse_args() -> Result<Option<Args>> {
             "--rate" => {
                 args.rate = parse_rate_limit(&value(&arg)?).map_err(anyhow::Error::msg)?;
             }
+            "--page-size" => args.page_size = Some(value(&arg)?.parse()?),
             "--rows" => {
                 args.rows = value(&arg)?
                     .split(',')
@@ -281,6 +285,11 @@ impl NotificationStore for CountingStore {
     async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
         self.read();
         self.inner.list_pending().await
+    }
+
+    async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
+        self.read();
+        self.inner.list_pending_keys().await
     }
 
     async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
@@ -425,13 +434,15 @@ struct Measured {
     span: Duration,
     tail: Duration,
     gaps: Duration,
+    /// The most requests the fake saw in any rolling window (its limit: `rate.max_requests`).
+    busiest_window: usize,
     requests: usize,
     by_endpoint: Vec<(&'static str, usize)>,
     throttled: usize,
     writes: u64,
     reads: u64,
     rounds: usize,
-    /// One `list_pending` of the recorded items, measured before the timed phase.
+    /// One `list_pending_keys` of the recorded items, measured before the timed phase.
     list_pending: Duration,
     processed: usize,
     dlq: usize,
@@ -490,7 +501,13 @@ async fn run_row(
         stores.lookups.clone(),
         directory,
     )
-    .with_config(CrmConfig::for_env(ENV));
+    .with_config({
+        let mut config = CrmConfig::for_env(ENV);
+        if let Some(page_size) = args.page_size {
+            config.page_size = page_size;
+        }
+        config
+    });
 
     // Setup: record every event (16 at a time: DynamoDB Local is slow one by one).
     eprintln!(
@@ -520,7 +537,7 @@ async fn run_row(
     }
     // Diagnostic, not timed: how long listing the pending items alone takes.
     let list_started = Instant::now();
-    let listed = counting.list_pending().await?.len();
+    let listed = counting.list_pending_keys().await?.len();
     let list_pending = list_started.elapsed();
     if listed != n {
         bail!("{listed} notifications pending after recording {n}");
@@ -615,6 +632,14 @@ async fn run_row(
         .map(|w| since(w[1], w[0]))
         .filter(|gap| *gap > rate.period() * 3)
         .sum();
+    let mut busiest_window = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while since(times[hi], times[lo]) >= rate.window {
+            lo += 1;
+        }
+        busiest_window = busiest_window.max(hi - lo + 1);
+    }
     let processed = status
         .values()
         .filter(|s| **s == ProcessingStatus::Processed)
@@ -633,6 +658,7 @@ async fn run_row(
         span,
         tail,
         gaps,
+        busiest_window,
         requests: journal.len(),
         by_endpoint,
         throttled: journal.iter().filter(|e| e.status == Some(429)).count(),
@@ -710,7 +736,7 @@ fn table(rows: &[Measured], args: &Args) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "- {}: {} registrations, {} logins, {} task signups, {} emails; minimum {} requests, sent {} ({}); {} processing round(s); store reads (calls) {}; setup (not timed) {:.1} s, in which one list_pending of the {} items took {:.2} s; wall = {:.2} s to the first request + {:.2} s of requests (of which {:.2} s in gaps > 3 periods) + {:.2} s after the last",
+            "- {}: {} registrations, {} logins, {} task signups, {} emails; minimum {} requests, sent {} ({}); {} processing round(s); store reads (calls) {}; setup (not timed) {:.1} s, in which one list_pending_keys of the {} items took {:.2} s; wall = {:.2} s to the first request + {:.2} s of requests (of which {:.2} s in gaps > 3 periods) + {:.2} s after the last; busiest rolling window {} of {} requests",
             m.row.name(),
             m.counts.registrations,
             m.counts.logins,
@@ -728,6 +754,8 @@ fn table(rows: &[Measured], args: &Args) -> String {
             m.span.as_secs_f64(),
             m.gaps.as_secs_f64(),
             m.tail.as_secs_f64(),
+            m.busiest_window,
+            args.rate.max_requests,
         );
     }
     let _ = writeln!(

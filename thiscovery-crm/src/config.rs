@@ -13,6 +13,8 @@
 //! | `THISCOVERY_CORE_URL`, `THISCOVERY_CORE_API_KEY` | thiscovery-core's API | required |
 //! | `CRM_MAX_ATTEMPTS` | failed attempts before `dlq` | `3` |
 //! | `CRM_LEASE_SECONDS` | claim lease without a Lambda deadline | `300` |
+//! | `CRM_BATCH_LIMIT` | most notifications one sweep takes (oldest first) | `10000` |
+//! | `CRM_PAGE_SIZE` | notifications a sweep claims and holds at once (two pages in flight) | `1000` |
 //!
 //! DynamoDB settings (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`) come from the standard
 //! AWS environment through `aws-config`. Exactly one of `HUBSPOT_ACCESS_TOKEN` and the OAuth
@@ -208,6 +210,18 @@ impl StackConfig {
                     )
                 })?;
         }
+        let count = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
+            match opt(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| invalid(name, format!("{v:?} is not a whole number >= 1"))),
+            }
+        };
+        crm.batch_limit = count("CRM_BATCH_LIMIT", crm.batch_limit)?;
+        crm.page_size = count("CRM_PAGE_SIZE", crm.page_size)?;
         let hubspot_base_url =
             opt("HUBSPOT_BASE_URL").unwrap_or_else(|| hubspot_client::DEFAULT_BASE_URL.to_owned());
         url::Url::parse(&hubspot_base_url)
@@ -373,6 +387,8 @@ mod tests {
             (with(("HUBSPOT_BASE_URL", "not a url")), "HUBSPOT_BASE_URL"),
             (with(("CRM_MAX_ATTEMPTS", "0")), "CRM_MAX_ATTEMPTS"),
             (with(("CRM_LEASE_SECONDS", "soon")), "CRM_LEASE_SECONDS"),
+            (with(("CRM_BATCH_LIMIT", "0")), "CRM_BATCH_LIMIT"),
+            (with(("CRM_PAGE_SIZE", "many")), "CRM_PAGE_SIZE"),
             (with(("STACK_NAME", "bad name!")), "STACK_NAME"),
         ];
         for (vars, name) in cases {
@@ -407,6 +423,10 @@ mod tests {
         );
         assert_eq!(c.rate_limit.max_requests, 190);
         assert_eq!(c.crm.env, "staging");
+        assert_eq!(c.crm.page_size, 1_000);
+        let paged = [("CRM_PAGE_SIZE", "250"), ("CRM_BATCH_LIMIT", "5000")];
+        let c = StackConfig::from_lookup(env(&[&vars[..], &paged[..]].concat())).unwrap();
+        assert_eq!((c.crm.page_size, c.crm.batch_limit), (250, 5_000));
         assert!(!format!("{c:?}").contains("SECRET"));
     }
 

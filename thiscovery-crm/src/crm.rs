@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -16,7 +17,8 @@ use crate::events::{
 use crate::notification::{Notification, NotificationType, ProcessingStatus, derived_id};
 use crate::processor::ProcessSummary;
 use crate::store::{
-    Claim, Completion, LookupStore, NotificationStore, PutOutcome, StoreError, TemplateStore,
+    Claim, Completion, LookupStore, NotificationStore, PendingKey, PutOutcome, StoreError,
+    TemplateStore,
 };
 use crate::timestamp;
 
@@ -35,6 +37,12 @@ pub struct CrmConfig {
     pub email_concurrency: usize,
     /// How many notifications one processing run takes at most (the rest wait for the next).
     pub batch_limit: usize,
+    /// How many notifications a sweep claims and holds in memory at once. A sweep works
+    /// through its candidates oldest first in pages of this size, two pages at a time (one
+    /// claiming and writing results back while the other waits on HubSpot), so its memory is
+    /// bounded by two pages' details whatever the backlog. Pages of 1,000 cost a few more
+    /// HubSpot requests than one page would (a partly filled batch per type per page).
+    pub page_size: usize,
 }
 
 impl Default for CrmConfig {
@@ -45,6 +53,7 @@ impl Default for CrmConfig {
             lease: Duration::from_secs(300),
             email_concurrency: 8,
             batch_limit: 10_000,
+            page_size: 1_000,
         }
     }
 }
@@ -142,6 +151,9 @@ pub struct CleanupSummary {
     /// Processed notifications kept because they changed within the retention period.
     pub kept_recent: usize,
 }
+
+/// How many pages a sweep works on at once (see [`CrmConfig::page_size`]).
+const PAGES_IN_FLIGHT: usize = 2;
 
 /// How long processed notifications are kept.
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -445,17 +457,49 @@ impl Crm {
         deadline: Option<OffsetDateTime>,
     ) -> Result<ProcessSummary, StoreError> {
         let now_ms = timestamp::epoch_millis(self.clock.now());
-        let mut candidates: Vec<Notification> = self
+        let mut candidates: Vec<PendingKey> = self
             .notifications
-            .list_pending()
+            .list_pending_keys()
             .await?
             .into_iter()
-            .filter(|n| n.is_claimable(now_ms))
+            .filter(|k| k.is_claimable(now_ms))
             .collect();
-        // Oldest first, so a run bounded by `batch_limit` takes the longest-waiting work.
+        // Oldest first, so a run bounded by `batch_limit` takes the longest-waiting work, and
+        // a user's registration is in the same page as their later events or an earlier one.
         candidates.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         candidates.truncate(self.config.batch_limit);
-        self.process_batch(candidates, deadline).await
+        let pages: Vec<Vec<String>> = candidates
+            .chunks(self.config.page_size.max(1))
+            .map(|page| page.iter().map(|k| k.id.clone()).collect())
+            .collect();
+        drop(candidates);
+        // Two pages at a time. After a store failure no further page starts, but pages
+        // already started run to the end: stopping one mid-way could leave an email sent and
+        // not recorded, to be sent again after the lease.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let failed = &failed;
+        let results: Vec<Result<ProcessSummary, StoreError>> = futures_util::stream::iter(pages)
+            .map(|ids| async move {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let result = self.process_batch(ids, deadline).await;
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                result.map(Some)
+            })
+            .buffered(PAGES_IN_FLIGHT)
+            .filter_map(|r| async move { r.transpose() })
+            .collect()
+            .await;
+        let mut summary = ProcessSummary::default();
+        for page in results {
+            let page = page?;
+            summary.items.extend(page.items);
+            summary.not_claimed += page.not_claimed;
+        }
+        Ok(summary)
     }
 
     /// Processes the named notifications (those that are claimable).
@@ -466,8 +510,8 @@ impl Crm {
     ) -> Result<ProcessSummary, StoreError> {
         let mut candidates = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(n) = self.notifications.get(id).await? {
-                candidates.push(n);
+            if self.notifications.get(id).await?.is_some() {
+                candidates.push(id.clone());
             }
         }
         self.process_batch(candidates, deadline).await

@@ -146,10 +146,11 @@ impl Failure {
 type ItemResult = Result<Option<String>, Failure>;
 
 impl Crm {
-    /// Claims what it can of `candidates` and processes the claimed items.
+    /// Claims what it can of the `candidates` (notification ids) and processes the claimed
+    /// items.
     pub(crate) async fn process_batch(
         &self,
-        candidates: Vec<Notification>,
+        candidates: Vec<String>,
         deadline: Option<OffsetDateTime>,
     ) -> Result<ProcessSummary, StoreError> {
         let owner = format!("processor-{}", uuid::Uuid::new_v4());
@@ -166,7 +167,7 @@ impl Crm {
         // Owned ids (not `&Notification`) keep the future `Send`, so it can be spawned.
         let claim = &claim;
         let results: Vec<Result<Option<Notification>, StoreError>> =
-            futures_util::stream::iter(candidates.into_iter().map(|n| n.id))
+            futures_util::stream::iter(candidates)
                 .map(|id| async move { self.notifications.claim(&id, claim).await })
                 .buffer_unordered(16)
                 .collect()

@@ -18,8 +18,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Number, Value};
 
 use super::{
-    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PutOutcome, StoreError,
-    TemplateProperty, TemplateStore,
+    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, PutOutcome,
+    StoreError, TemplateProperty, TemplateStore,
 };
 use crate::notification::{Notification, ProcessingStatus};
 use crate::timestamp;
@@ -274,6 +274,52 @@ impl DynamoNotificationStore {
 
     /// Every item with `status` in the index (all pages), optionally with `created` before a
     /// threshold.
+    /// The keys of the items with `status`, through every page of the status index, reading
+    /// only the four attributes a [`PendingKey`] holds.
+    async fn query_status_keys(
+        &self,
+        status: ProcessingStatus,
+    ) -> Result<Vec<PendingKey>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(STATUS_INDEX)
+                .key_condition_expression("#s = :s")
+                .projection_expression("#id, #c, #s, #l")
+                .expression_attribute_names("#s", "processing_status")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_names("#c", "created")
+                .expression_attribute_names("#l", "lease_expires")
+                .expression_attribute_values(":s", s(status.as_str()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend(format!("query {} for {status} keys", self.table), e))?;
+            for item in page.items() {
+                let r = ItemReader::new(&self.table, item);
+                let status = r
+                    .string("processing_status")?
+                    .parse()
+                    .map_err(|e: String| r.corrupt(e))?;
+                out.push(PendingKey::new(
+                    r.string("id")?,
+                    r.string("created")?,
+                    status,
+                    r.opt_i64("lease_expires")?,
+                ));
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn query_status(
         &self,
         status: ProcessingStatus,
@@ -350,6 +396,14 @@ impl NotificationStore for DynamoNotificationStore {
         let mut all = Vec::new();
         for status in ProcessingStatus::PENDING {
             all.extend(self.query_status(status, None).await?);
+        }
+        Ok(all)
+    }
+
+    async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
+        let mut all = Vec::new();
+        for status in ProcessingStatus::PENDING {
+            all.extend(self.query_status_keys(status).await?);
         }
         Ok(all)
     }

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PutOutcome, StoreError,
-    TemplateStore,
+    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, PutOutcome,
+    StoreError, TemplateStore,
 };
 use crate::notification::{Notification, ProcessingStatus};
 
@@ -125,6 +125,25 @@ impl NotificationStore for MemoryNotificationStore {
             .indexed(&state)
             .into_iter()
             .filter(|n| ProcessingStatus::PENDING.contains(&n.status))
+            .collect())
+    }
+
+    async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
+        let state = self.lock();
+        let pending = |n: &&Notification| ProcessingStatus::PENDING.contains(&n.status);
+        if self.index_lag.is_zero() {
+            return Ok(state
+                .items
+                .values()
+                .filter(pending)
+                .map(PendingKey::from)
+                .collect());
+        }
+        Ok(self
+            .indexed(&state)
+            .iter()
+            .filter(pending)
+            .map(PendingKey::from)
             .collect())
     }
 

@@ -72,6 +72,59 @@ pub struct Completion {
     pub modified: String,
 }
 
+/// What a sweep knows of a pending item before claiming it: enough to filter and order the
+/// work, without the event's details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingKey {
+    /// The notification's id.
+    pub id: String,
+    /// When it was recorded (the tables' string form): sweeps take the oldest first.
+    pub created: String,
+    /// Its status, as the (eventually consistent) listing saw it.
+    pub status: ProcessingStatus,
+    /// Until when its claim holds, epoch milliseconds, if it has one.
+    pub lease_expires_ms: Option<i64>,
+}
+
+impl PendingKey {
+    /// A key from its parts.
+    pub fn new(
+        id: impl Into<String>,
+        created: impl Into<String>,
+        status: ProcessingStatus,
+        lease_expires_ms: Option<i64>,
+    ) -> Self {
+        PendingKey {
+            id: id.into(),
+            created: created.into(),
+            status,
+            lease_expires_ms,
+        }
+    }
+
+    /// Whether the item looked claimable at `now_ms` (see [`Notification::is_claimable`];
+    /// the claim itself re-checks).
+    pub fn is_claimable(&self, now_ms: i64) -> bool {
+        match self.status {
+            ProcessingStatus::New | ProcessingStatus::Retrying => true,
+            ProcessingStatus::Processing => self.lease_expires_ms.is_none_or(|l| l < now_ms),
+            ProcessingStatus::Processed | ProcessingStatus::Dlq => false,
+        }
+    }
+}
+
+impl From<&Notification> for PendingKey {
+    fn from(n: &Notification) -> Self {
+        PendingKey::new(
+            n.id.clone(),
+            n.created.clone(),
+            n.status,
+            n.lease_expires_ms,
+        )
+    }
+}
+
 /// The notifications table: the outbox.
 ///
 /// Every status change is conditional: a claim succeeds only on a claimable item, and a
@@ -91,6 +144,21 @@ pub trait NotificationStore: Send + Sync + fmt::Debug {
     /// consistent: callers must re-check each item through [`claim`](Self::claim). No order is
     /// promised.
     async fn list_pending(&self) -> Result<Vec<Notification>, StoreError>;
+
+    /// Like [`list_pending`](Self::list_pending), but only what a sweep needs to pick and
+    /// order its work ([`PendingKey`]), not the items' details: a sweep holds the keys of
+    /// everything pending and the details of one page at a time.
+    ///
+    /// The default implementation reads whole items through `list_pending`; stores should
+    /// override it with a projection.
+    async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
+        Ok(self
+            .list_pending()
+            .await?
+            .iter()
+            .map(PendingKey::from)
+            .collect())
+    }
 
     /// Claims an item if it is claimable at `claim.now_ms`; returns the claimed item, or
     /// `None` if it is not claimable (someone else holds it, it is done, or it is gone).

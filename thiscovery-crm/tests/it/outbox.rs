@@ -8,10 +8,12 @@ use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use serde_json::json;
 use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{Notification, NotificationType, ProcessingStatus};
-use thiscovery_crm::store::Claim;
-use thiscovery_crm::{Crm, Outcome, Recorded, timestamp};
+use thiscovery_crm::store::{
+    Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError,
+};
+use thiscovery_crm::{Crm, CrmConfig, Outcome, Recorded, timestamp};
 
-use crate::common::{Backend, fixture, stack, stack_with};
+use crate::common::{Backend, ENV, fixture, stack, stack_on, stack_with, stores};
 use crate::on_both_backends;
 
 fn email_event(i: usize) -> Envelope {
@@ -94,6 +96,112 @@ async fn two_processors_never_double_process(backend: Backend) {
     assert!(s.nothing_pending().await);
 }
 on_both_backends!(two_processors_never_double_process);
+
+/// Forwards to a store and tracks how many items are claimed and not yet completed, and by
+/// which owners.
+#[derive(Debug)]
+struct Tracking {
+    inner: std::sync::Arc<dyn NotificationStore>,
+    state: std::sync::Mutex<(usize, usize, std::collections::BTreeSet<String>)>,
+    whole_listings: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for Tracking {
+    async fn put_if_absent(&self, n: &Notification) -> Result<PutOutcome, StoreError> {
+        self.inner.put_if_absent(n).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
+        self.whole_listings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.list_pending().await
+    }
+    async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
+        self.inner.list_pending_keys().await
+    }
+    async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
+        let claimed = self.inner.claim(id, claim).await?;
+        if claimed.is_some() {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            state.1 = state.1.max(state.0);
+            state.2.insert(claim.owner.clone());
+        }
+        Ok(claimed)
+    }
+    async fn complete(&self, id: &str, owner: &str, c: &Completion) -> Result<bool, StoreError> {
+        let held = self.inner.complete(id, owner, c).await?;
+        self.state.lock().unwrap().0 -= 1;
+        Ok(held)
+    }
+    async fn list_processed_before(&self, t: &str) -> Result<Vec<Notification>, StoreError> {
+        self.inner.list_processed_before(t).await
+    }
+    async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_processed(id).await
+    }
+}
+
+async fn a_sweep_holds_at_most_two_pages_oldest_first(backend: Backend) {
+    let mut st = stores(backend).await;
+    let tracking = std::sync::Arc::new(Tracking {
+        inner: st.notifications.clone(),
+        state: Default::default(),
+        whole_listings: Default::default(),
+    });
+    st.notifications = tracking.clone();
+    let s = stack_on(st, FakeHubSpot::start().await).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(record(&s.crm, &email_event(i)).await);
+        s.clock.advance(Duration::from_secs(1));
+    }
+    let mut config = CrmConfig::for_env(ENV);
+    config.page_size = 4;
+    config.batch_limit = 22;
+    let crm = s.crm.clone().with_config(config);
+    let summary = crm.process_pending().await.unwrap();
+    // The 22 oldest, in pages of 4 (the last of 2), each page its own claim owner, and
+    // never more than two pages' items claimed and unfinished at once.
+    // (Within a page the report follows claim order, which is concurrent.)
+    fn pages<'a>(ids: impl Iterator<Item = &'a String>) -> Vec<Vec<&'a String>> {
+        let ids: Vec<&String> = ids.collect();
+        ids.chunks(4)
+            .map(|page| {
+                let mut page = page.to_vec();
+                page.sort_unstable();
+                page
+            })
+            .collect()
+    }
+    let done = pages(summary.items.iter().map(|i| &i.id));
+    assert_eq!(done, pages(ids[..22].iter()));
+    assert_eq!(
+        summary.count(ProcessingStatus::Processed),
+        22,
+        "{summary:?}"
+    );
+    let (in_flight, most, owners) = tracking.state.lock().unwrap().clone();
+    assert_eq!(in_flight, 0);
+    assert!((5..=8).contains(&most), "{most} items held at once");
+    assert_eq!(owners.len(), 6);
+    assert_eq!(s.hubspot.sent_emails().len(), 22);
+    // The next sweep takes the rest.
+    let rest = crm.process_pending().await.unwrap();
+    assert_eq!(rest.count(ProcessingStatus::Processed), 3);
+    // Sweeps list keys only, never whole items.
+    assert_eq!(
+        tracking
+            .whole_listings
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(s.nothing_pending().await);
+}
+on_both_backends!(a_sweep_holds_at_most_two_pages_oldest_first);
 
 async fn partial_207_fails_only_the_named_items(backend: Backend) {
     let s = stack(backend).await;

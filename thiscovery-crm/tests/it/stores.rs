@@ -11,7 +11,7 @@ use serde_json::json;
 use thiscovery_crm::notification::{Notification, NotificationType, ProcessingStatus};
 use thiscovery_crm::store::dynamodb::DynamoTokenStore;
 use thiscovery_crm::store::memory::MemoryNotificationStore;
-use thiscovery_crm::store::{Claim, Completion, NotificationStore, PutOutcome};
+use thiscovery_crm::store::{Claim, Completion, NotificationStore, PendingKey, PutOutcome};
 use time::OffsetDateTime;
 
 use crate::common::{Backend, stores, template_fixture};
@@ -124,11 +124,29 @@ async fn notification_store_contract(backend: Backend) {
         .map(|n| n.id)
         .collect();
     assert_eq!(pending, vec!["n-1"]);
+    let n1 = store.get("n-1").await.unwrap().unwrap();
+    assert_eq!(
+        store.list_pending_keys().await.unwrap(),
+        vec![PendingKey::from(&n1)]
+    );
     store
         .claim("n-1", &claim("c", 5_000, 10))
         .await
         .unwrap()
         .unwrap();
+    // The keys carry what a sweep filters on: the status and the lease.
+    let keys = store.list_pending_keys().await.unwrap();
+    assert_eq!(
+        keys,
+        vec![PendingKey::new(
+            "n-1",
+            n1.created.clone(),
+            ProcessingStatus::Processing,
+            Some(5_010)
+        )]
+    );
+    assert!(!keys[0].is_claimable(5_010));
+    assert!(keys[0].is_claimable(5_011));
     let mut done = completion(ProcessingStatus::Processed);
     done.error_message = None;
     assert!(store.complete("n-1", "c", &done).await.unwrap());
@@ -321,6 +339,18 @@ async fn dynamodb_pending_listing_pages_to_the_end() {
         st.notifications.put_if_absent(&n).await.unwrap();
     }
     assert_eq!(st.notifications.list_pending().await.unwrap().len(), 25);
+    // The 1 MB page limit applies before the projection: keys page the same way.
+    let mut keys: Vec<String> = st
+        .notifications
+        .list_pending_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    keys.sort();
+    let expected: Vec<String> = (0..25).map(|i| format!("big-{i:02}")).collect();
+    assert_eq!(keys, expected);
 }
 
 #[tokio::test]
