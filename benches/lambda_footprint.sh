@@ -15,6 +15,14 @@
 # variables below (the caller's SSL_CERT_* are not passed on):
 #   FOOTPRINT_SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt bash benches/lambda_footprint.sh
 # sets SSL_CERT_FILE for it, so TLS roots are read from that bundle alone.
+#
+# Then, under load: the same binary's peak RSS while one `process_notifications` invocation
+# sweeps N pending notifications in DynamoDB Local (benches/lambda_sweep.rs, run through
+# `cargo bench` with `--binary` set to the binary measured above). It needs DynamoDB Local
+# (Java 17+): DYNAMODB_ENDPOINT or DYNAMODB_LOCAL_DIR if set, else
+# scripts/install-dynamodb-local.sh is run.
+#   SWEEP_NOTIFICATIONS=2500 SWEEP_RUNS=3 bash benches/lambda_footprint.sh  # default 10000, 1 run
+#   NO_SWEEP=1 bash benches/lambda_footprint.sh                            # skip the sweep
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -148,3 +156,15 @@ print(f"| binary size (stripped copy) | {stripped_size / mib:.1f} MiB |")
 print(f"| init: start to first runtime poll, median of {runs} (min / max) | {statistics.median(inits) * 1000:.1f} ms ({min(inits) * 1000:.1f} / {max(inits) * 1000:.1f}) |")
 print(f"| peak RSS (VmHWM) idle after init, median of {runs} (max) | {statistics.median(hwms) / 1024:.1f} MiB ({max(hwms) / 1024:.1f}) |")
 PY
+
+if [[ -z "${NO_SWEEP:-}" ]]; then
+    if [[ -z "${DYNAMODB_ENDPOINT:-}" && -z "${DYNAMODB_LOCAL_DIR:-}" ]]; then
+        DYNAMODB_LOCAL_DIR="$(scripts/install-dynamodb-local.sh)"
+        export DYNAMODB_LOCAL_DIR
+    fi
+    echo "lambda_footprint: cargo bench -p thiscovery-crm-stack --bench lambda_sweep" >&2
+    cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- \
+        --binary "${binary}" \
+        --notifications "${SWEEP_NOTIFICATIONS:-10000}" \
+        --runs "${SWEEP_RUNS:-1}"
+fi

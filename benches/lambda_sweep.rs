@@ -1,0 +1,868 @@
+//! B4 under load: the deployed Lambda's (examples/lambda.rs) peak RSS while one invocation
+//! sweeps N pending notifications.
+//!
+//! ```text
+//! cargo build --release --example lambda
+//! export DYNAMODB_LOCAL_DIR="$(scripts/install-dynamodb-local.sh)"
+//! cargo bench -p thiscovery-crm-stack --bench lambda_sweep                      # 10,000, one run
+//! cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- --notifications 2500 --runs 3
+//! cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- --help
+//! ```
+//!
+//! Each run starts from fresh DynamoDB Local tables (the email template fixture and the
+//! task-signup lookup seeded as in tests/lambda.rs), a FakeHubSpot (no rate limiting) and a
+//! FakeCore, and records N mixed notifications (40% registrations, 35% logins, 20% task signups,
+//! 5% transactional emails, as benches/pipeline.rs) through `Crm::record` in this process:
+//! setup, not measured. It then spawns the release Lambda binary with the stack's environment
+//! (`HUBSPOT_RATE_LIMIT=1000/1s`, `RUST_LOG=warn`) against a local Lambda Runtime API stub that
+//! hands out one `{"action": "process_notifications"}` event and then holds the next poll, so
+//! the process idles.
+//!
+//! Measured, from the Lambda's `/proc/<pid>/status`: `VmHWM` (peak RSS) when its first
+//! `GET .../invocation/next` arrives (idle after init) and when its response is posted (peak
+//! of the whole sweep), `VmRSS` at both, plus the wall time from spawn to the response. A run
+//! fails unless every notification was processed (the response's counts, no pending item
+//! left, and the HubSpot and thiscovery-core effects expected).
+//!
+//! Without `--bench` (i.e. run by `cargo test --benches`), it runs a small smoke workload, and
+//! skips with a note when the release binary or DynamoDB Local is missing.
+
+// Bench code: a failure to set up is a bug in the bench, so unwrap is what we want.
+#![allow(clippy::unwrap_used)]
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use crm_testkit::core::FakeCore;
+use crm_testkit::dynamodb::DynamoDbLocal;
+use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
+use hubspot_client::Client;
+use serde_json::{Value, json};
+use thiscovery_crm::directory::MemoryDirectory;
+use thiscovery_crm::events::Envelope;
+use thiscovery_crm::notification::ProcessingStatus;
+use thiscovery_crm::store::dynamodb::{
+    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
+};
+use thiscovery_crm::store::{
+    EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
+};
+use thiscovery_crm::{Crm, CrmConfig, Recorded};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const REGISTRATION: &str =
+    include_str!("../thiscovery-crm/tests/fixtures/events/auth0-registration.json");
+const LOGIN: &str = include_str!("../thiscovery-crm/tests/fixtures/events/auth0-login.json");
+const TASK_SIGNUP: &str = include_str!("../thiscovery-crm/tests/fixtures/events/task-signup.json");
+const EMAIL: &str =
+    include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-address.json");
+const TEMPLATE: &str = include_str!("../thiscovery-crm/tests/fixtures/items/email-template.json");
+
+/// The stack's `CRM_ENV` (the namespace of the task-signup lookup).
+const ENV: &str = "bench";
+/// The percentages of registrations, logins, task signups and transactional emails.
+const MIX: [usize; 4] = [40, 35, 20, 5];
+/// Events recorded at once during setup (DynamoDB Local is slow one by one).
+const RECORD_CONCURRENCY: usize = 32;
+/// The Lambda's default `CRM_BATCH_LIMIT`: one sweep takes at most this many notifications.
+const DEFAULT_BATCH_LIMIT: usize = 10_000;
+/// The invocation's deadline, from when the event is handed out (Lambda's maximum).
+const DEADLINE: Duration = Duration::from_secs(900);
+/// How long a run may take from spawn to response before it is abandoned.
+const RUN_TIMEOUT: Duration = Duration::from_secs(1200);
+
+const RUNTIME_PREFIX: &str = "/2018-06-01/runtime";
+
+const USAGE: &str = "\
+B4 under load: the release Lambda's peak RSS while one invocation sweeps N notifications.
+
+USAGE:
+    cargo build --release --example lambda
+    cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- [OPTIONS]
+
+OPTIONS:
+    --binary <PATH>         The release Lambda binary (default: env LAMBDA_BINARY, else
+                            <target dir>/release/examples/lambda)
+    --notifications <N>     Notifications recorded before the sweep (default 10000)
+    --runs <R>              Runs, each from fresh tables and fakes (default 1)
+    --rust-log <FILTER>     The Lambda's RUST_LOG (default warn; info logs every notification)
+    -h, --help              Show this help
+
+Needs DynamoDB Local: export DYNAMODB_LOCAL_DIR=\"$(scripts/install-dynamodb-local.sh)\"
+(or DYNAMODB_ENDPOINT), and Linux (/proc).
+";
+
+#[derive(Debug)]
+struct Args {
+    binary: Option<PathBuf>,
+    notifications: usize,
+    runs: usize,
+    rust_log: String,
+    bench_mode: bool,
+}
+
+fn parse_args() -> Result<Option<Args>> {
+    let mut args = Args {
+        binary: std::env::var_os("LAMBDA_BINARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        notifications: 10_000,
+        runs: 1,
+        rust_log: "warn".to_owned(),
+        bench_mode: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            // cargo bench passes --bench; cargo test --benches does not.
+            "--bench" => args.bench_mode = true,
+            "--binary" => args.binary = Some(PathBuf::from(value(&arg)?)),
+            "--notifications" => args.notifications = value(&arg)?.parse()?,
+            "--runs" => args.runs = value(&arg)?.parse()?,
+            "--rust-log" => args.rust_log = value(&arg)?,
+            other => bail!("unknown argument {other:?} (see --help)"),
+        }
+    }
+    if args.notifications == 0 || args.runs == 0 {
+        bail!("--notifications and --runs must be at least 1");
+    }
+    if !args.bench_mode {
+        eprintln!("lambda_sweep: not run by `cargo bench` (no --bench): a small smoke run only");
+        args.notifications = args.notifications.min(200);
+        args.runs = 1;
+    }
+    Ok(Some(args))
+}
+
+/// `<target dir>/release/examples/lambda`: `CARGO_TARGET_DIR`, else the target directory this
+/// bench runs from (`<target>/<profile>/deps/lambda_sweep-<hash>`).
+fn default_binary() -> Result<PathBuf> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe()?;
+            exe.ancestors()
+                .nth(3)
+                .context("cannot tell the target directory from this executable's path")?
+                .to_path_buf()
+        }
+    };
+    Ok(target.join("release").join("examples").join("lambda"))
+}
+
+/// The share of each kind in `n` notifications (rounding down, the remainder to the largest).
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    registrations: usize,
+    logins: usize,
+    signups: usize,
+    emails: usize,
+}
+
+impl Counts {
+    fn split(n: usize) -> Counts {
+        let sum: usize = MIX.iter().sum();
+        let [r, l, s, e] = MIX.map(|p| n * p / sum);
+        Counts {
+            registrations: r + (n - r - l - s - e),
+            logins: l,
+            signups: s,
+            emails: e,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.registrations + self.logins + self.signups + self.emails
+    }
+}
+
+/// A UUID-shaped id, distinct per `kind` and `i`.
+fn uuid(kind: u32, i: usize) -> String {
+    format!("{kind:08x}-0000-4000-8000-{i:012x}")
+}
+
+/// The synthetic EventBridge events, interleaved, and what they need to exist: users in
+/// FakeCore (registrations write their crm_id back) and HubSpot contacts (task signups are
+/// timeline events on an existing contact, `crm_id` set). Adapted from benches/pipeline.rs.
+fn workload(counts: Counts, hubspot: &FakeHubSpot, core: &FakeCore) -> Vec<Envelope> {
+    let registration: Value = serde_json::from_str(REGISTRATION).unwrap();
+    let login: Value = serde_json::from_str(LOGIN).unwrap();
+    let signup: Value = serde_json::from_str(TASK_SIGNUP).unwrap();
+    let email: Value = serde_json::from_str(EMAIL).unwrap();
+    let mut by_kind: Vec<Vec<Value>> = vec![Vec::new(); 4];
+    for i in 0..counts.registrations {
+        let user_id = uuid(1, i);
+        let address = format!("registration{i}@bench.example.org");
+        // thiscovery-core's user record (crm-testkit/fixtures/core-user.json), crm_id unset.
+        core.seed_user(json!({
+            "id": user_id,
+            "created": "2022-02-25T10:48:31.036000+00:00",
+            "modified": "2022-02-25T10:48:31.036000+00:00",
+            "email": address,
+            "title": null,
+            "first_name": "Altha",
+            "last_name": "Alcorn",
+            "country_code": "GB",
+            "country_name": "United Kingdom",
+            "auth0_id": null,
+            "crm_id": null,
+            "status": null,
+            "has_demo_project": false,
+            "has_live_project": false,
+            "avatar_string": "AA"
+        }));
+        let mut event = registration.clone();
+        event["id"] = json!(uuid(0x11, i));
+        let body = &mut event["detail"]["data"]["details"]["body"];
+        body["email"] = json!(address);
+        body["user_metadata"]["citsci_uuid"] = json!(user_id);
+        by_kind[0].push(event);
+    }
+    for i in 0..counts.logins {
+        let mut event = login.clone();
+        event["id"] = json!(uuid(0x12, i));
+        event["detail"]["data"]["user_name"] = json!(format!("login{i}@bench.example.org"));
+        by_kind[1].push(event);
+    }
+    for i in 0..counts.signups {
+        let crm_id = hubspot.seed_contact(
+            &format!("signup{i}@bench.example.org"),
+            [("firstname", "Steven")],
+        );
+        let mut event = signup.clone();
+        event["id"] = json!(uuid(0x13, i));
+        let detail = &mut event["detail"];
+        detail["id"] = json!(uuid(3, i));
+        detail["user_id"] = json!(uuid(4, i));
+        detail["extra_data"]["crm_id"] = json!(crm_id);
+        by_kind[2].push(event);
+    }
+    for i in 0..counts.emails {
+        let mut event = email.clone();
+        event["id"] = json!(uuid(0x14, i));
+        event["detail"]["to_recipient_email"] = json!(format!("email{i}@bench.example.org"));
+        by_kind[3].push(event);
+    }
+    // Interleave the kinds in proportion, as events arrive.
+    let total = counts.total();
+    let mut next = [0usize; 4];
+    let mut out = Vec::with_capacity(total);
+    for _ in 0..total {
+        // The kind furthest behind its share of the first k events goes next.
+        let kind = (0..4)
+            .filter(|&j| next[j] < by_kind[j].len())
+            .min_by(|&a, &b| {
+                let lag = |j: usize| next[j] as f64 / by_kind[j].len() as f64;
+                lag(a).total_cmp(&lag(b))
+            })
+            .unwrap();
+        out.push(Envelope::from_value(std::mem::take(&mut by_kind[kind][next[kind]])).unwrap());
+        next[kind] += 1;
+    }
+    out
+}
+
+/// What the Lambda talks to, as tests/lambda.rs `world()` sets it up: fresh tables with the
+/// template fixture and the task-signup lookup, FakeHubSpot and FakeCore.
+struct World {
+    hubspot: FakeHubSpot,
+    core: FakeCore,
+    stack: String,
+    notifications: Arc<DynamoNotificationStore>,
+    templates: Arc<DynamoTemplateStore>,
+    lookups: Arc<DynamoLookupStore>,
+}
+
+async fn world(ddb: &DynamoDbLocal) -> Result<World> {
+    let hubspot = FakeHubSpot::start().await;
+    let core = FakeCore::start().await;
+    let stack = ddb.new_stack_with_tables().await?;
+    let client = ddb.client();
+    let tables = TableNames::for_stack(&stack);
+    let notifications = Arc::new(DynamoNotificationStore::new(
+        client.clone(),
+        tables.notifications,
+    ));
+    let templates = Arc::new(DynamoTemplateStore::new(client.clone(), tables.templates));
+    let lookups = Arc::new(DynamoLookupStore::new(client, tables.lookups));
+    let template: EmailTemplate = serde_json::from_str(TEMPLATE)?;
+    templates.put_template(&template).await?;
+    lookups
+        .put_lookup(
+            &task_signup_lookup_key(ENV),
+            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
+        )
+        .await?;
+    Ok(World {
+        hubspot,
+        core,
+        stack,
+        notifications,
+        templates,
+        lookups,
+    })
+}
+
+/// Records every event through `Crm::record` (no processing), `RECORD_CONCURRENCY` at a
+/// time. Returns the notification ids.
+async fn record_all(world: &World, envelopes: Vec<Envelope>) -> Result<Vec<String>> {
+    let client = Client::builder()
+        .base_url(world.hubspot.base_url())
+        .static_token(FakeHubSpot::STATIC_TOKEN)
+        .build()?;
+    let crm = Crm::new(
+        client,
+        world.notifications.clone(),
+        world.templates.clone(),
+        world.lookups.clone(),
+        Arc::new(MemoryDirectory::new()),
+    )
+    .with_config(CrmConfig::for_env(ENV));
+    let n = envelopes.len();
+    let envelopes = Arc::new(envelopes);
+    let cursor = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..RECORD_CONCURRENCY {
+        let (crm, envelopes, cursor) = (crm.clone(), envelopes.clone(), cursor.clone());
+        workers.spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let i = cursor.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(envelope) = envelopes.get(i) else {
+                    return Ok::<_, anyhow::Error>(ids);
+                };
+                match crm.record(envelope).await? {
+                    Recorded::Created { id, .. } => ids.push(id),
+                    other => bail!("event {i} was not recorded as new: {other:?}"),
+                }
+                if (i + 1).is_multiple_of(2_500) {
+                    eprintln!("lambda_sweep:   recorded {} of {n}", i + 1);
+                }
+            }
+        });
+    }
+    let mut ids = Vec::with_capacity(n);
+    while let Some(done) = workers.join_next().await {
+        ids.extend(done??);
+    }
+    Ok(ids)
+}
+
+/// Resident-set figures of a process, KiB.
+#[derive(Debug, Clone, Copy)]
+struct Mem {
+    /// `VmHWM`: the peak resident set so far.
+    hwm_kib: u64,
+    /// `VmRSS`: the resident set now.
+    rss_kib: u64,
+}
+
+fn proc_mem(pid: u32) -> Option<Mem> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(Mem {
+        hwm_kib: field("VmHWM:")?,
+        rss_kib: field("VmRSS:")?,
+    })
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// What the Runtime API stub saw.
+#[derive(Debug, Default)]
+struct RuntimeLog {
+    /// `GET .../invocation/next` requests so far.
+    polls: u32,
+    /// The first poll (init done): when, and the Lambda's memory then.
+    init_done: Option<(Instant, Option<Mem>)>,
+    /// The posted answer: when, whether to `/response` (else `/error`), the body, memory then.
+    answer: Option<(Instant, bool, String, Option<Mem>)>,
+    /// The second poll (idle after the sweep): the Lambda's memory then.
+    idle_after: Option<Mem>,
+}
+
+/// A Lambda Runtime API (after tests/lambda.rs `Runtime`): the first `next` gets the event,
+/// later ones are held open, so the process idles. Memory is read while the Lambda waits on
+/// the request being answered.
+#[derive(Clone)]
+struct Runtime {
+    pid: Arc<AtomicU32>,
+    event: Value,
+    log: Arc<Mutex<RuntimeLog>>,
+}
+
+impl Runtime {
+    fn mem(&self) -> Option<Mem> {
+        // The pid is stored right after spawn; init takes far longer, but do not race it.
+        let started = Instant::now();
+        loop {
+            match self.pid.load(Ordering::Acquire) {
+                0 if started.elapsed() < Duration::from_secs(1) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                0 => return None,
+                pid => return proc_mem(pid),
+            }
+        }
+    }
+}
+
+impl Respond for Runtime {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let at = Instant::now();
+        let mem = self.mem();
+        let mut log = self.log.lock().unwrap();
+        if request.method.as_str() == "GET" {
+            log.polls += 1;
+            if log.polls > 1 {
+                if log.polls == 2 {
+                    log.idle_after = mem;
+                }
+                // Hold the poll open, as the real API does with nothing queued.
+                return ResponseTemplate::new(200).set_delay(Duration::from_secs(3600));
+            }
+            log.init_done = Some((at, mem));
+            let deadline = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + DEADLINE)
+                .as_millis()
+                .to_string();
+            return ResponseTemplate::new(200)
+                .insert_header("Lambda-Runtime-Aws-Request-Id", "sweep")
+                .insert_header("Lambda-Runtime-Deadline-Ms", deadline.as_str())
+                .insert_header(
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:eu-west-1:123456789012:function:thiscovery-crm",
+                )
+                .insert_header(
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-00000000-000000000000000000000000",
+                )
+                .set_body_json(&self.event);
+        }
+        // `.../invocation/{id}/response`, `.../invocation/{id}/error` or `.../init/error`.
+        let ok = request.url.path().ends_with("/response");
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        log.answer.get_or_insert((at, ok, body, mem));
+        ResponseTemplate::new(202).set_body_json(json!({"status": "OK"}))
+    }
+}
+
+async fn runtime_stub(runtime: &Runtime) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{RUNTIME_PREFIX}/invocation/next")))
+        .respond_with(runtime.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(format!("^{RUNTIME_PREFIX}/")))
+        .respond_with(runtime.clone())
+        .mount(&server)
+        .await;
+    server
+}
+
+/// One run's figures.
+#[derive(Debug)]
+struct Measured {
+    notifications: usize,
+    seeding: Duration,
+    /// Spawn to the first runtime poll.
+    init: Duration,
+    /// Spawn to the posted response.
+    wall: Duration,
+    idle: Mem,
+    peak: Mem,
+    idle_after: Option<Mem>,
+    hubspot_requests: usize,
+    response: String,
+}
+
+/// The last bytes of the Lambda's output, for error messages.
+fn output_tail(log: &Path) -> String {
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = text.len().saturating_sub(4000);
+    String::from_utf8_lossy(&text[start..]).into_owned()
+}
+
+async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -> Result<Measured> {
+    let n = args.notifications;
+    let counts = Counts::split(n);
+
+    // Setup, not measured.
+    let seeding_started = Instant::now();
+    let world = world(ddb).await?;
+    eprintln!(
+        "lambda_sweep: [run {run}] recording {n} notifications ({} registrations, {} logins, {} task signups, {} emails) into stack {}...",
+        counts.registrations, counts.logins, counts.signups, counts.emails, world.stack
+    );
+    let envelopes = workload(counts, &world.hubspot, &world.core);
+    let ids = record_all(&world, envelopes).await?;
+    let seeding = seeding_started.elapsed();
+    eprintln!(
+        "lambda_sweep: [run {run}] seeding took {:.1} s; spawning the Lambda...",
+        seeding.as_secs_f64()
+    );
+
+    let runtime = Runtime {
+        pid: Arc::new(AtomicU32::new(0)),
+        event: json!({"action": "process_notifications"}),
+        log: Arc::default(),
+    };
+    let server = runtime_stub(&runtime).await;
+    let addr = server.address();
+    let log_path =
+        std::env::temp_dir().join(format!("lambda-sweep-{}-{run}.log", std::process::id()));
+    let log = File::create(&log_path)?;
+    let mut cmd = tokio::process::Command::new(binary);
+    // tests/lambda.rs `lambda_env` + `World::configure`.
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("{}:{}", addr.ip(), addr.port()),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "thiscovery-crm")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("STACK_NAME", &world.stack)
+        .env("CRM_ENV", ENV)
+        .env("HUBSPOT_BASE_URL", world.hubspot.base_url())
+        .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
+        .env("THISCOVERY_CORE_URL", world.core.base_url())
+        .env("THISCOVERY_CORE_API_KEY", world.core.api_key())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint())
+        // FakeHubSpot does not rate-limit here: pace the client only loosely.
+        .env("HUBSPOT_RATE_LIMIT", "1000/1s")
+        // The Lambda defaults to info, one line per notification.
+        .env("RUST_LOG", &args.rust_log)
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
+    if n > DEFAULT_BATCH_LIMIT {
+        eprintln!(
+            "lambda_sweep: note: {n} notifications exceed the default CRM_BATCH_LIMIT ({DEFAULT_BATCH_LIMIT}); setting CRM_BATCH_LIMIT={n}"
+        );
+        cmd.env("CRM_BATCH_LIMIT", n.to_string());
+    }
+
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {}", binary.display()))?;
+    runtime
+        .pid
+        .store(child.id().unwrap_or_default(), Ordering::Release);
+    let mut last_tick = Instant::now();
+    loop {
+        if runtime.log.lock().unwrap().answer.is_some() {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the Lambda exited before answering ({status}); output:\n{}",
+                output_tail(&log_path)
+            );
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            bail!(
+                "the Lambda did not answer within {RUN_TIMEOUT:?}; output:\n{}",
+                output_tail(&log_path)
+            );
+        }
+        if last_tick.elapsed() >= Duration::from_secs(10) {
+            last_tick = Instant::now();
+            if let Some(mem) = child.id().and_then(proc_mem) {
+                eprintln!(
+                    "lambda_sweep: [run {run}]   {:>5.0} s: sweeping, VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+                    started.elapsed().as_secs_f64(),
+                    mib(mem.rss_kib),
+                    mib(mem.hwm_kib)
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next poll, a moment later: the memory the process keeps while idle after the sweep.
+    let wait_started = Instant::now();
+    while runtime.log.lock().unwrap().polls < 2 && wait_started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill()?;
+    child.wait().await?;
+    drop(server);
+
+    let (init_at, idle, answer_at, ok, body, peak, idle_after) = {
+        let mut log = runtime.log.lock().unwrap();
+        let (init_at, idle) = log.init_done.context("no runtime poll recorded")?;
+        let (answer_at, ok, body, peak) = log.answer.take().context("no answer recorded")?;
+        (init_at, idle, answer_at, ok, body, peak, log.idle_after)
+    };
+    let (Some(idle), Some(peak)) = (idle, peak) else {
+        bail!("could not read /proc/<pid>/status of the Lambda (Linux only)");
+    };
+    let response = serde_json::from_str::<Value>(&body)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| body.clone());
+    let measured = Measured {
+        notifications: n,
+        seeding,
+        init: init_at.duration_since(started),
+        wall: answer_at.duration_since(started),
+        idle,
+        peak,
+        idle_after,
+        hubspot_requests: world.hubspot.requests_to(Endpoint::Any),
+        response,
+    };
+    eprintln!(
+        "lambda_sweep: [run {run}] {} in {:.2} s: peak VmHWM {:.1} MiB (idle after init {:.1} MiB); response {}",
+        if ok { "answered" } else { "FAILED" },
+        measured.wall.as_secs_f64(),
+        mib(peak.hwm_kib),
+        mib(idle.hwm_kib),
+        measured.response
+    );
+
+    // Everything processed?
+    let mut problems = Vec::new();
+    if !ok {
+        problems.push(format!("the invocation failed: {body}"));
+    } else {
+        let response: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let count = |field: &str| response[field].as_u64();
+        if count("processed") != Some(n as u64) {
+            problems.push(format!("processed {:?}, expected {n}", count("processed")));
+        }
+        for field in ["retrying", "dlq", "not_claimed"] {
+            if count(field) != Some(0) {
+                problems.push(format!("{field} {:?}, expected 0", count(field)));
+            }
+        }
+    }
+    let pending = world.notifications.list_pending().await?.len();
+    if pending > 0 {
+        problems.push(format!("{pending} notifications still pending"));
+    }
+    let effects = [
+        (
+            "emails sent",
+            world.hubspot.sent_emails().len(),
+            counts.emails,
+        ),
+        (
+            "timeline events",
+            world.hubspot.timeline_events().len(),
+            counts.signups,
+        ),
+        (
+            "crm_id write-backs",
+            world.core.crm_id_patches().len(),
+            counts.registrations,
+        ),
+    ];
+    for (what, got, expected) in effects {
+        if got != expected {
+            problems.push(format!("{what}: {got}, expected {expected}"));
+        }
+    }
+    if !problems.is_empty() {
+        let unfinished = unfinished(&world.notifications, &ids).await?;
+        bail!(
+            "run {run}: not everything was processed: {}\n{unfinished}\nLambda output (tail, RUST_LOG={}):\n{}",
+            problems.join("; "),
+            args.rust_log,
+            output_tail(&log_path)
+        );
+    }
+    let _ = std::fs::remove_file(&log_path);
+    Ok(measured)
+}
+
+/// The notifications not `processed`, counted by status, with a few examples and their
+/// error messages.
+async fn unfinished(store: &Arc<DynamoNotificationStore>, ids: &[String]) -> Result<String> {
+    let ids: Arc<Vec<String>> = Arc::new(ids.to_vec());
+    let cursor = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..RECORD_CONCURRENCY {
+        let (store, ids, cursor) = (store.clone(), ids.clone(), cursor.clone());
+        workers.spawn(async move {
+            let mut found = Vec::new();
+            loop {
+                let i = cursor.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(id) = ids.get(i) else {
+                    return Ok::<_, anyhow::Error>(found);
+                };
+                match store.get(id).await? {
+                    Some(item) if item.status == ProcessingStatus::Processed => {}
+                    Some(item) => found.push(format!(
+                        "{} {} {}: {}",
+                        item.status,
+                        item.kind,
+                        item.id,
+                        item.error_message.as_deref().unwrap_or("-")
+                    )),
+                    None => found.push(format!("missing {id}")),
+                }
+            }
+        });
+    }
+    let mut found = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        found.extend(done??);
+    }
+    let mut by_status: Vec<(String, usize)> = Vec::new();
+    for line in &found {
+        let status = line.split(' ').next().unwrap_or_default().to_owned();
+        match by_status.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, c)) => *c += 1,
+            None => by_status.push((status, 1)),
+        }
+    }
+    let mut out = format!(
+        "{} of {} notifications not processed",
+        found.len(),
+        ids.len()
+    );
+    for (status, count) in by_status {
+        let _ = write!(out, "; {status}: {count}");
+    }
+    for line in found.iter().take(5) {
+        let _ = write!(out, "\n  {line}");
+    }
+    Ok(out)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+fn table(rows: &[Measured], args: &Args, binary: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nB4 under load: {} (RUST_LOG={}, HUBSPOT_RATE_LIMIT=1000/1s), one `process_notifications` invocation over N pending notifications in DynamoDB Local\n",
+        binary.display(),
+        args.rust_log
+    );
+    let _ = writeln!(
+        out,
+        "| run | notifications | seeding s (not measured) | init ms | wall s | idle VmHWM MiB | peak VmHWM MiB | VmRSS at response MiB | VmRSS idle after MiB | HubSpot requests | response |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for (i, m) in rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {} | {} | `{}` |",
+            i + 1,
+            m.notifications,
+            m.seeding.as_secs_f64(),
+            m.init.as_secs_f64() * 1000.0,
+            m.wall.as_secs_f64(),
+            mib(m.idle.hwm_kib),
+            mib(m.peak.hwm_kib),
+            mib(m.peak.rss_kib),
+            m.idle_after
+                .map_or_else(|| "-".to_owned(), |mem| format!("{:.1}", mib(mem.rss_kib))),
+            m.hubspot_requests,
+            m.response
+        );
+    }
+    if rows.len() > 1 {
+        let of = |f: &dyn Fn(&Measured) -> f64| median(rows.iter().map(f).collect());
+        let _ = writeln!(
+            out,
+            "| median of {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | | | |",
+            rows.len(),
+            rows[0].notifications,
+            of(&|m| m.seeding.as_secs_f64()),
+            of(&|m| m.init.as_secs_f64() * 1000.0),
+            of(&|m| m.wall.as_secs_f64()),
+            of(&|m| mib(m.idle.hwm_kib)),
+            of(&|m| mib(m.peak.hwm_kib)),
+            of(&|m| mib(m.peak.rss_kib)),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nidle VmHWM: peak RSS when the first runtime poll arrives (init done); peak VmHWM: when the response is posted (the whole sweep); wall: spawn to response (init + sweep)."
+    );
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let Some(args) = parse_args()? else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let binary = match &args.binary {
+        Some(binary) => binary.clone(),
+        None => default_binary()?,
+    };
+    if !binary.is_file() {
+        let message = format!(
+            "the Lambda binary {} does not exist: run `cargo build --release --example lambda` first (or pass --binary PATH / set LAMBDA_BINARY)",
+            binary.display()
+        );
+        if !args.bench_mode {
+            println!("lambda_sweep: skipped: {message}");
+            return Ok(());
+        }
+        bail!(message);
+    }
+    eprintln!("lambda_sweep: starting DynamoDB Local...");
+    let ddb = match DynamoDbLocal::start().await {
+        Ok(ddb) => ddb,
+        Err(e) if !args.bench_mode => {
+            println!("lambda_sweep: skipped: DynamoDB Local is unavailable ({e})");
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(e).context(
+                "DynamoDB Local is unavailable: export DYNAMODB_LOCAL_DIR=\"$(scripts/install-dynamodb-local.sh)\" or set DYNAMODB_ENDPOINT",
+            );
+        }
+    };
+    eprintln!("lambda_sweep: DynamoDB Local at {}", ddb.endpoint());
+    let mut rows = Vec::with_capacity(args.runs);
+    for run in 1..=args.runs {
+        rows.push(run_once(&ddb, &args, &binary, run).await?);
+    }
+    print!("{}", table(&rows, &args, &binary));
+    Ok(())
+}
