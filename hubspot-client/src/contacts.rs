@@ -114,9 +114,17 @@ struct UpsertBatchRequest<'a> {
 struct UpsertResult {
     id: ObjectId,
     #[serde(default)]
-    properties: BTreeMap<String, Option<String>>,
+    properties: EchoedEmail,
     #[serde(default)]
     new: bool,
+}
+
+/// Of the properties an upsert echoes, only the email matches a result to its input; the
+/// others are skipped while parsing, not collected.
+#[derive(Deserialize, Default)]
+struct EchoedEmail {
+    #[serde(default)]
+    email: Option<String>,
 }
 
 /// A contact created or updated by a batch upsert.
@@ -240,20 +248,35 @@ impl ContactsApi<'_> {
         email: &str,
         properties: Properties,
     ) -> Result<(ObjectId, bool)> {
-        let outcome = self
-            .batch_upsert_by_email(vec![ContactUpsert {
-                email: email.to_owned(),
-                properties,
-            }])
-            .await;
-        if let Some(result) = outcome.results.into_iter().next() {
-            return Ok((result.id, result.created));
-        }
-        match outcome.failures.into_iter().next().map(|f| f.reason) {
-            Some(ItemFailure::RequestFailed(error)) => Err(std::sync::Arc::try_unwrap(error)
-                .unwrap_or_else(|shared| Error::InvalidRequest(shared.to_string()))),
-            Some(ItemFailure::Rejected(detail)) => Err(Error::Rejected(Box::new(detail))),
-            None => Err(Error::InvalidRequest("HubSpot returned no result".into())),
+        // The batch endpoint with one input, without the batch path's deduplication,
+        // chunking and matching: there is nothing to deduplicate or match.
+        let mut properties = properties;
+        let key = normalize_email(email);
+        properties.insert("email".to_owned(), key.clone());
+        let body = UpsertBatchRequest {
+            inputs: vec![UpsertInput {
+                id: &key,
+                id_property: "email",
+                properties: &properties,
+            }],
+        };
+        let request = Request::new(
+            "contacts.batch_upsert",
+            Method::POST,
+            "crm/v3/objects/contacts/batch/upsert",
+        )
+        .json(&body)?;
+        let body = self
+            .client
+            .inner
+            .call::<BatchBody<UpsertResult>>(request)
+            .await?;
+        match body.results.into_iter().next() {
+            Some(result) => Ok((result.id, result.new)),
+            None => match failure_for(&key, &body.errors) {
+                ItemFailure::Rejected(detail) => Err(Error::Rejected(Box::new(detail))),
+                ItemFailure::RequestFailed(error) => Err(Error::InvalidRequest(error.to_string())),
+            },
         }
     }
 
@@ -317,7 +340,7 @@ impl ContactsApi<'_> {
                 Ok(body) => {
                     let mut by_email: HashMap<String, UpsertResult> = HashMap::new();
                     for r in body.results {
-                        if let Some(Some(email)) = r.properties.get("email") {
+                        if let Some(email) = &r.properties.email {
                             by_email.insert(normalize_email(email), r);
                         }
                     }
