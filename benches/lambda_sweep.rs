@@ -57,12 +57,9 @@ use thiscovery_crm::{Crm, CrmConfig, Recorded};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const REGISTRATION: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/auth0-registration.json");
-const LOGIN: &str = include_str!("../thiscovery-crm/tests/fixtures/events/auth0-login.json");
-const TASK_SIGNUP: &str = include_str!("../thiscovery-crm/tests/fixtures/events/task-signup.json");
-const EMAIL: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-address.json");
+#[path = "common/workload.rs"]
+mod workload;
+use workload::{Counts, workload};
 const TEMPLATE: &str = include_str!("../thiscovery-crm/tests/fixtures/items/email-template.json");
 
 /// The stack's `CRM_ENV` (the namespace of the task-signup lookup).
@@ -160,115 +157,37 @@ fn default_binary() -> Result<PathBuf> {
 }
 
 /// The share of each kind in `n` notifications (rounding down, the remainder to the largest).
-#[derive(Debug, Clone, Copy)]
-struct Counts {
-    registrations: usize,
-    logins: usize,
-    signups: usize,
-    emails: usize,
-}
-
-impl Counts {
-    fn split(n: usize) -> Counts {
-        let sum: usize = MIX.iter().sum();
-        let [r, l, s, e] = MIX.map(|p| n * p / sum);
-        Counts {
-            registrations: r + (n - r - l - s - e),
-            logins: l,
-            signups: s,
-            emails: e,
-        }
-    }
-
-    fn total(&self) -> usize {
-        self.registrations + self.logins + self.signups + self.emails
+fn split(n: usize) -> Counts {
+    let sum: usize = MIX.iter().sum();
+    let [r, l, s, e] = MIX.map(|p| n * p / sum);
+    Counts {
+        registrations: r + (n - r - l - s - e),
+        logins: l,
+        signups: s,
+        emails: e,
     }
 }
 
-/// A UUID-shaped id, distinct per `kind` and `i`.
-fn uuid(kind: u32, i: usize) -> String {
-    format!("{kind:08x}-0000-4000-8000-{i:012x}")
-}
-
-/// The synthetic EventBridge events, interleaved, and what they need to exist: users in
-/// FakeCore (registrations write their crm_id back) and HubSpot contacts (task signups are
-/// timeline events on an existing contact, `crm_id` set). Adapted from benches/pipeline.rs.
-fn workload(counts: Counts, hubspot: &FakeHubSpot, core: &FakeCore) -> Vec<Envelope> {
-    let registration: Value = serde_json::from_str(REGISTRATION).unwrap();
-    let login: Value = serde_json::from_str(LOGIN).unwrap();
-    let signup: Value = serde_json::from_str(TASK_SIGNUP).unwrap();
-    let email: Value = serde_json::from_str(EMAIL).unwrap();
-    let mut by_kind: Vec<Vec<Value>> = vec![Vec::new(); 4];
-    for i in 0..counts.registrations {
-        let user_id = uuid(1, i);
-        let address = format!("registration{i}@bench.example.org");
-        // thiscovery-core's user record (crm-testkit/fixtures/core-user.json), crm_id unset.
-        core.seed_user(json!({
-            "id": user_id,
-            "created": "2022-02-25T10:48:31.036000+00:00",
-            "modified": "2022-02-25T10:48:31.036000+00:00",
-            "email": address,
-            "title": null,
-            "first_name": "Altha",
-            "last_name": "Alcorn",
-            "country_code": "GB",
-            "country_name": "United Kingdom",
-            "auth0_id": null,
-            "crm_id": null,
-            "status": null,
-            "has_demo_project": false,
-            "has_live_project": false,
-            "avatar_string": "AA"
-        }));
-        let mut event = registration.clone();
-        event["id"] = json!(uuid(0x11, i));
-        let body = &mut event["detail"]["data"]["details"]["body"];
-        body["email"] = json!(address);
-        body["user_metadata"]["citsci_uuid"] = json!(user_id);
-        by_kind[0].push(event);
-    }
-    for i in 0..counts.logins {
-        let mut event = login.clone();
-        event["id"] = json!(uuid(0x12, i));
-        event["detail"]["data"]["user_name"] = json!(format!("login{i}@bench.example.org"));
-        by_kind[1].push(event);
-    }
-    for i in 0..counts.signups {
-        let crm_id = hubspot.seed_contact(
-            &format!("signup{i}@bench.example.org"),
-            [("firstname", "Steven")],
-        );
-        let mut event = signup.clone();
-        event["id"] = json!(uuid(0x13, i));
-        let detail = &mut event["detail"];
-        detail["id"] = json!(uuid(3, i));
-        detail["user_id"] = json!(uuid(4, i));
-        detail["extra_data"]["crm_id"] = json!(crm_id);
-        by_kind[2].push(event);
-    }
-    for i in 0..counts.emails {
-        let mut event = email.clone();
-        event["id"] = json!(uuid(0x14, i));
-        event["detail"]["to_recipient_email"] = json!(format!("email{i}@bench.example.org"));
-        by_kind[3].push(event);
-    }
-    // Interleave the kinds in proportion, as events arrive.
-    let total = counts.total();
-    let mut next = [0usize; 4];
-    let mut out = Vec::with_capacity(total);
-    for _ in 0..total {
-        // The kind furthest behind its share of the first k events goes next.
-        let kind = (0..4)
-            .filter(|&j| next[j] < by_kind[j].len())
-            .min_by(|&a, &b| {
-                let lag = |j: usize| next[j] as f64 / by_kind[j].len() as f64;
-                lag(a).total_cmp(&lag(b))
-            })
-            .unwrap();
-        out.push(Envelope::from_value(std::mem::take(&mut by_kind[kind][next[kind]])).unwrap());
-        next[kind] += 1;
-    }
-    out
+/// thiscovery-core's user record for a registration (crm-testkit/fixtures/core-user.json),
+/// `crm_id` unset, so the Lambda's write-back finds it.
+fn core_user(user_id: &str, address: &str) -> Value {
+    json!({
+        "id": user_id,
+        "created": "2022-02-25T10:48:31.036000+00:00",
+        "modified": "2022-02-25T10:48:31.036000+00:00",
+        "email": address,
+        "title": null,
+        "first_name": "Altha",
+        "last_name": "Alcorn",
+        "country_code": "GB",
+        "country_name": "United Kingdom",
+        "auth0_id": null,
+        "crm_id": null,
+        "status": null,
+        "has_demo_project": false,
+        "has_live_project": false,
+        "avatar_string": "AA"
+    })
 }
 
 /// What the Lambda talks to, as tests/lambda.rs `world()` sets it up: fresh tables with the
@@ -506,7 +425,7 @@ fn output_tail(log: &Path) -> String {
 
 async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -> Result<Measured> {
     let n = args.notifications;
-    let counts = Counts::split(n);
+    let counts = split(n);
 
     // Setup, not measured.
     let seeding_started = Instant::now();
@@ -515,7 +434,9 @@ async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -
         "lambda_sweep: [run {run}] recording {n} notifications ({} registrations, {} logins, {} task signups, {} emails) into stack {}...",
         counts.registrations, counts.logins, counts.signups, counts.emails, world.stack
     );
-    let envelopes = workload(counts, &world.hubspot, &world.core);
+    let envelopes = workload(counts, &world.hubspot, |id, email| {
+        world.core.seed_user(core_user(id, email));
+    });
     let ids = record_all(&world, envelopes).await?;
     let seeding = seeding_started.elapsed();
     eprintln!(

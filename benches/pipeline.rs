@@ -34,10 +34,9 @@ use async_trait::async_trait;
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
 use hubspot_client::{Client, MAX_BATCH, RateLimit};
-use serde_json::{Value, json};
+use serde_json::json;
 use thiscovery_crm::config::parse_rate_limit;
 use thiscovery_crm::directory::{MemoryDirectory, User};
-use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{Notification, ProcessingStatus};
 use thiscovery_crm::store::dynamodb::{
     DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
@@ -51,12 +50,10 @@ use thiscovery_crm::store::{
 };
 use thiscovery_crm::{Crm, CrmConfig, Recorded};
 
-const REGISTRATION: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/auth0-registration.json");
-const LOGIN: &str = include_str!("../thiscovery-crm/tests/fixtures/events/auth0-login.json");
-const TASK_SIGNUP: &str = include_str!("../thiscovery-crm/tests/fixtures/events/task-signup.json");
-const EMAIL: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-address.json");
+#[path = "common/workload.rs"]
+mod workload;
+use workload::{Counts, workload};
+
 const TEMPLATE: &str = include_str!("../thiscovery-crm/tests/fixtures/items/email-template.json");
 
 const ENV: &str = "bench";
@@ -109,19 +106,7 @@ struct Mix {
     emails: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Counts {
-    registrations: usize,
-    logins: usize,
-    signups: usize,
-    emails: usize,
-}
-
 impl Counts {
-    fn total(&self) -> usize {
-        self.registrations + self.logins + self.signups + self.emails
-    }
-
     /// The fewest HubSpot requests this work needs: full batches of 100, one per email.
     fn min_requests(&self) -> usize {
         self.registrations.div_ceil(MAX_BATCH)
@@ -327,75 +312,6 @@ impl NotificationStore for CountingStore {
     }
 }
 
-/// A UUID-shaped id, distinct per `kind` and `i`.
-fn uuid(kind: u32, i: usize) -> String {
-    format!("{kind:08x}-0000-4000-8000-{i:012x}")
-}
-
-/// The synthetic EventBridge events of a row, interleaved, and what they need to exist: users
-/// in the directory (registrations write their crm_id back) and HubSpot contacts (task
-/// signups are timeline events on an existing contact).
-fn workload(counts: Counts, hubspot: &FakeHubSpot, directory: &MemoryDirectory) -> Vec<Envelope> {
-    let registration: Value = serde_json::from_str(REGISTRATION).unwrap();
-    let login: Value = serde_json::from_str(LOGIN).unwrap();
-    let signup: Value = serde_json::from_str(TASK_SIGNUP).unwrap();
-    let email: Value = serde_json::from_str(EMAIL).unwrap();
-    let mut by_kind: Vec<Vec<Value>> = vec![Vec::new(); 4];
-    for i in 0..counts.registrations {
-        let user_id = uuid(1, i);
-        let address = format!("registration{i}@bench.example.org");
-        directory.add_user(User::new(&user_id, &address).names("Altha", "Alcorn"));
-        let mut event = registration.clone();
-        event["id"] = json!(uuid(0x11, i));
-        let body = &mut event["detail"]["data"]["details"]["body"];
-        body["email"] = json!(address);
-        body["user_metadata"]["citsci_uuid"] = json!(user_id);
-        by_kind[0].push(event);
-    }
-    for i in 0..counts.logins {
-        let mut event = login.clone();
-        event["id"] = json!(uuid(0x12, i));
-        event["detail"]["data"]["user_name"] = json!(format!("login{i}@bench.example.org"));
-        by_kind[1].push(event);
-    }
-    for i in 0..counts.signups {
-        let crm_id = hubspot.seed_contact(
-            &format!("signup{i}@bench.example.org"),
-            [("firstname", "Steven")],
-        );
-        let mut event = signup.clone();
-        event["id"] = json!(uuid(0x13, i));
-        let detail = &mut event["detail"];
-        detail["id"] = json!(uuid(3, i));
-        detail["user_id"] = json!(uuid(4, i));
-        detail["extra_data"]["crm_id"] = json!(crm_id);
-        by_kind[2].push(event);
-    }
-    for i in 0..counts.emails {
-        let mut event = email.clone();
-        event["id"] = json!(uuid(0x14, i));
-        event["detail"]["to_recipient_email"] = json!(format!("email{i}@bench.example.org"));
-        by_kind[3].push(event);
-    }
-    // Interleave the kinds in proportion, as events arrive.
-    let total = counts.total();
-    let mut next = [0usize; 4];
-    let mut out = Vec::with_capacity(total);
-    for _ in 0..total {
-        // The kind furthest behind its share of the first k events goes next.
-        let kind = (0..4)
-            .filter(|&j| next[j] < by_kind[j].len())
-            .min_by(|&a, &b| {
-                let lag = |j: usize| next[j] as f64 / by_kind[j].len() as f64;
-                lag(a).total_cmp(&lag(b))
-            })
-            .unwrap();
-        out.push(Envelope::from_value(std::mem::take(&mut by_kind[kind][next[kind]])).unwrap());
-        next[kind] += 1;
-    }
-    out
-}
-
 struct Stores {
     notifications: Arc<dyn NotificationStore>,
     templates: Arc<dyn TemplateStore>,
@@ -498,7 +414,9 @@ async fn run_row(
         .await?;
     let counting = Arc::new(CountingStore::new(stores.notifications.clone()));
     let directory = Arc::new(MemoryDirectory::new());
-    let envelopes = workload(counts, &hubspot, &directory);
+    let envelopes = workload(counts, &hubspot, |id, email| {
+        directory.add_user(User::new(id, email).names("Altha", "Alcorn"));
+    });
     let crm = Crm::new(
         client,
         counting.clone(),
