@@ -104,6 +104,19 @@ struct Tracking {
     inner: std::sync::Arc<dyn NotificationStore>,
     state: std::sync::Mutex<(usize, usize, std::collections::BTreeSet<String>)>,
     whole_listings: std::sync::atomic::AtomicUsize,
+    /// Every claim and completion so far, successful or not.
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Tracking {
+    fn new(inner: std::sync::Arc<dyn NotificationStore>) -> Self {
+        Tracking {
+            inner,
+            state: Default::default(),
+            whole_listings: Default::default(),
+            calls: Default::default(),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -123,6 +136,8 @@ impl NotificationStore for Tracking {
         self.inner.list_pending_keys().await
     }
     async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let claimed = self.inner.claim(id, claim).await?;
         if claimed.is_some() {
             let mut state = self.state.lock().unwrap();
@@ -133,6 +148,8 @@ impl NotificationStore for Tracking {
         Ok(claimed)
     }
     async fn complete(&self, id: &str, owner: &str, c: &Completion) -> Result<bool, StoreError> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let held = self.inner.complete(id, owner, c).await?;
         self.state.lock().unwrap().0 -= 1;
         Ok(held)
@@ -147,11 +164,7 @@ impl NotificationStore for Tracking {
 
 async fn a_sweep_holds_at_most_two_pages_oldest_first(backend: Backend) {
     let mut st = stores(backend).await;
-    let tracking = std::sync::Arc::new(Tracking {
-        inner: st.notifications.clone(),
-        state: Default::default(),
-        whole_listings: Default::default(),
-    });
+    let tracking = std::sync::Arc::new(Tracking::new(st.notifications.clone()));
     st.notifications = tracking.clone();
     let s = stack_on(st, FakeHubSpot::start().await).await;
     let mut ids = Vec::new();
@@ -202,6 +215,47 @@ async fn a_sweep_holds_at_most_two_pages_oldest_first(backend: Backend) {
     assert!(s.nothing_pending().await);
 }
 on_both_backends!(a_sweep_holds_at_most_two_pages_oldest_first);
+
+/// A page's claims and write-backs against a store that answers at once (the in-memory one)
+/// still give the rest of the task its turn: the sweep's other page shares the task, and a
+/// page that claimed or wrote back 1,000 items in one poll starved it of its rate-limit
+/// slots (B1 measured 15-30 ms stalls per page).
+#[tokio::test]
+async fn claims_and_write_backs_let_the_rest_of_the_task_run() {
+    let mut st = stores(Backend::Memory).await;
+    let tracking = std::sync::Arc::new(Tracking::new(st.notifications.clone()));
+    st.notifications = tracking.clone();
+    let s = stack_on(st, FakeHubSpot::start().await).await;
+    let n = 60;
+    for i in 0..n {
+        record(&s.crm, &email_event(i)).await;
+    }
+    // One page; the emails' sends happen between the claims and the write-backs.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let sweep = async {
+        let summary = s.crm.process_pending().await.unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        summary
+    };
+    // Polled in the same task as the sweep: it sees the store calls counted so far each
+    // time the sweep lets it run.
+    let observer = async {
+        let mut seen = std::collections::BTreeSet::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            seen.insert(tracking.calls.load(std::sync::atomic::Ordering::Relaxed));
+            tokio::task::yield_now().await;
+        }
+        seen
+    };
+    let (summary, seen) = tokio::join!(sweep, observer);
+    assert_eq!(summary.count(ProcessingStatus::Processed), n);
+    let claims_between = seen.iter().filter(|c| (1..n).contains(*c)).count();
+    let write_backs_between = seen.iter().filter(|c| (n + 1..2 * n).contains(*c)).count();
+    assert!(
+        claims_between > 0 && write_backs_between > 0,
+        "the observer ran only at these store call counts: {seen:?}"
+    );
+}
 
 async fn partial_207_fails_only_the_named_items(backend: Backend) {
     let s = stack(backend).await;
