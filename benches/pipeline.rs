@@ -74,6 +74,11 @@ OPTIONS:
                                   10 s run 10x faster, so the limiter keeps its production
                                   burst and reserve; the issue's 50/500ms halves both and
                                   so has a lower ceiling)
+    --burst <N>                   The client limiter's burst (default RateLimit::new's: 2%
+                                  of the limit, at least 2 from 10 up); the fake keeps the
+                                  strict window. Each request of burst costs the ceiling
+                                  1/N: a burst of 1 trades back-to-back pairs for pacing
+    --reserve <N>                 The client limiter's reserve (default 2% of the limit)
     --page-size <N>               The sweep's page size (default CrmConfig's, 1000)
     --rows <list>                 Rows to run, comma-separated: memory, dynamodb, baseline
                                   (default all three)
@@ -170,6 +175,7 @@ fn parse_args() -> Result<Option<Args>> {
         rows: vec![Row::Memory, Row::Dynamo, Row::Baseline],
     };
     let mut bench_mode = false;
+    let (mut burst, mut reserve) = (None, None);
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
@@ -201,6 +207,8 @@ fn parse_args() -> Result<Option<Args>> {
             "--rate" => {
                 args.rate = parse_rate_limit(&value(&arg)?).map_err(anyhow::Error::msg)?;
             }
+            "--burst" => burst = Some(value(&arg)?.parse()?),
+            "--reserve" => reserve = Some(value(&arg)?.parse()?),
             "--page-size" => args.page_size = Some(value(&arg)?.parse()?),
             "--rows" => {
                 args.rows = value(&arg)?
@@ -217,6 +225,12 @@ fn parse_args() -> Result<Option<Args>> {
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
+    // After the loop, so `--burst` and `--reserve` apply whatever the order of `--rate`.
+    args.rate.burst = burst.unwrap_or(args.rate.burst);
+    args.rate.reserve = reserve.unwrap_or(args.rate.reserve);
+    args.rate
+        .validate()
+        .context("--rate, --burst and --reserve together")?;
     if !bench_mode {
         eprintln!("pipeline: not run by `cargo bench` (no --bench): a small smoke run only");
         args.notifications = args.notifications.min(300);
