@@ -8,6 +8,5 @@ mod auth;
 mod common;
 mod contacts;
 mod retries;
-mod secrets;
 mod timeline;
 mod transactional;

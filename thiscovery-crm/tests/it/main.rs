@@ -10,6 +10,5 @@ mod events;
 mod fuzz;
 mod handlers;
 mod outbox;
-mod secrets;
 mod soak;
 mod stores;

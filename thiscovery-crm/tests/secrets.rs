@@ -2,6 +2,15 @@
 //! tracing output captured at TRACE and the `Debug`/`Display` of the stack, token sets,
 //! reports and errors collected; no access token, refresh token, client secret or API key
 //! appears in any of it.
+//!
+//! Its own test binary, not a module of `tests/it`: the test captures tracing with a
+//! thread-local subscriber (`set_default`), and tracing caches each callsite's interest
+//! process-wide, so in a binary whose other tests run on other threads without a subscriber
+//! a span can be cached as uninteresting and go uncaptured (seen in CI with hubspot-client's
+//! twin of this test).
+
+// Test helpers outside #[test] functions unwrap freely: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -20,7 +29,11 @@ use thiscovery_crm::store::memory::{
 use thiscovery_crm::store::{LookupStore, TemplateStore, task_signup_lookup_key};
 use thiscovery_crm::{Crm, CrmConfig};
 
-use crate::common::{ENV, envelope, template_fixture};
+#[path = "it/common.rs"]
+#[allow(dead_code, unused_macros)]
+mod common;
+
+use common::{ENV, envelope, template_fixture};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

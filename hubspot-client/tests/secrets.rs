@@ -1,4 +1,14 @@
 //! Secrets never reach `Debug`, `Display`, errors or tracing output.
+//!
+//! Its own test binary, not a module of `tests/it`: the test captures tracing with a
+//! thread-local subscriber (`set_default`), and tracing caches each callsite's interest
+//! process-wide. In a binary whose other tests ran on other threads without a subscriber,
+//! the `hubspot.request` span was now and then cached as uninteresting and not captured (a
+//! CI failure: "tracing was not captured"). Alone in its process, the callsites register
+//! only after the subscriber is set.
+
+// Test helpers outside #[test] functions unwrap freely: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -11,7 +21,11 @@ use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{error_body, expired_tokens};
+#[path = "it/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use common::{error_body, expired_tokens};
 
 const SECRETS: [&str; 5] = [
     "client-secret-XYZ",
