@@ -53,7 +53,7 @@ use thiscovery_crm::store::dynamodb::{
 use thiscovery_crm::store::{
     EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
 };
-use thiscovery_crm::{Crm, CrmConfig, Recorded};
+use thiscovery_crm::{Crm, CrmConfig, Recorded, Stores};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -238,14 +238,18 @@ async fn record_all(world: &World, envelopes: Vec<Envelope>) -> Result<Vec<Strin
         .base_url(world.hubspot.base_url())
         .static_token(FakeHubSpot::STATIC_TOKEN)
         .build()?;
-    let crm = Crm::new(
-        client,
+    let stores = Stores::from_parts(
         world.notifications.clone(),
         world.templates.clone(),
         world.lookups.clone(),
-        Arc::new(MemoryDirectory::new()),
-    )
-    .with_config(CrmConfig::for_env(ENV));
+        Arc::new(hubspot_client::auth::MemoryTokenStore::new()),
+    );
+    let crm = Crm::builder()
+        .hubspot(client)
+        .stores(stores)
+        .directory(Arc::new(MemoryDirectory::new()))
+        .config(CrmConfig::for_env(ENV))
+        .build()?;
     let n = envelopes.len();
     let envelopes = Arc::new(envelopes);
     let cursor = Arc::new(AtomicU64::new(0));

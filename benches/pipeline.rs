@@ -34,27 +34,19 @@ use async_trait::async_trait;
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
 use hubspot_client::{Client, MAX_BATCH, RateLimit};
-use serde_json::json;
 use thiscovery_crm::config::parse_rate_limit;
 use thiscovery_crm::directory::{MemoryDirectory, User};
 use thiscovery_crm::notification::{Notification, ProcessingStatus};
-use thiscovery_crm::store::dynamodb::{
-    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
-};
-use thiscovery_crm::store::memory::{
-    MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
-};
+use thiscovery_crm::store::dynamodb::TableNames;
 use thiscovery_crm::store::{
-    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, PutOutcome,
-    StoreError, TemplateStore, task_signup_lookup_key,
+    Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError,
 };
-use thiscovery_crm::{Crm, CrmConfig, Recorded};
+use thiscovery_crm::testing;
+use thiscovery_crm::{Crm, CrmConfig, Recorded, Stores};
 
 #[path = "common/workload.rs"]
 mod workload;
 use workload::{Counts, workload};
-
-const TEMPLATE: &str = include_str!("../thiscovery-crm/tests/fixtures/items/email-template.json");
 
 const ENV: &str = "bench";
 
@@ -326,32 +318,12 @@ impl NotificationStore for CountingStore {
     }
 }
 
-struct Stores {
-    notifications: Arc<dyn NotificationStore>,
-    templates: Arc<dyn TemplateStore>,
-    lookups: Arc<dyn LookupStore>,
-}
-
-fn memory_stores() -> Stores {
-    Stores {
-        notifications: Arc::new(MemoryNotificationStore::new()),
-        templates: Arc::new(MemoryTemplateStore::new()),
-        lookups: Arc::new(MemoryLookupStore::new()),
-    }
-}
-
 async fn dynamo_stores(local: &DynamoDbLocal) -> Result<Stores> {
     let stack = local.new_stack_with_tables().await?;
-    let client = local.client();
-    let tables = TableNames::for_stack(&stack);
-    Ok(Stores {
-        notifications: Arc::new(DynamoNotificationStore::new(
-            client.clone(),
-            tables.notifications,
-        )),
-        templates: Arc::new(DynamoTemplateStore::new(client.clone(), tables.templates)),
-        lookups: Arc::new(DynamoLookupStore::new(client, tables.lookups)),
-    })
+    Ok(Stores::dynamodb(
+        local.client(),
+        &TableNames::for_stack(&stack),
+    ))
 }
 
 #[derive(Debug)]
@@ -415,36 +387,24 @@ async fn run_row(
     let stores = match (row, dynamodb) {
         (Row::Dynamo, Some(local)) => dynamo_stores(local).await?,
         (Row::Dynamo, None) => bail!("no DynamoDB Local"),
-        _ => memory_stores(),
+        _ => Stores::memory(),
     };
-    let template: EmailTemplate = serde_json::from_str(TEMPLATE)?;
-    stores.templates.put_template(&template).await?;
-    stores
-        .lookups
-        .put_lookup(
-            &task_signup_lookup_key(ENV),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
-        .await?;
+    testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID).await?;
     let counting = Arc::new(CountingStore::new(stores.notifications.clone()));
     let directory = Arc::new(MemoryDirectory::new());
     let envelopes = workload(counts, &hubspot, |id, email| {
         directory.add_user(User::new(id, email).names("Altha", "Alcorn"));
     });
-    let crm = Crm::new(
-        client,
-        counting.clone(),
-        stores.templates.clone(),
-        stores.lookups.clone(),
-        directory,
-    )
-    .with_config({
-        let mut config = CrmConfig::for_env(ENV);
-        if let Some(page_size) = args.page_size {
-            config.page_size = page_size;
-        }
-        config
-    });
+    let mut config = CrmConfig::for_env(ENV);
+    if let Some(page_size) = args.page_size {
+        config.page_size = page_size;
+    }
+    let crm = Crm::builder()
+        .hubspot(client)
+        .stores(stores.with_notifications(counting.clone()))
+        .directory(directory)
+        .config(config)
+        .build()?;
 
     // Setup: record every event (16 at a time: DynamoDB Local is slow one by one).
     eprintln!(

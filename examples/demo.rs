@@ -9,9 +9,9 @@
 //! ```
 //!
 //! It starts an in-process fake HubSpot and a fake thiscovery-core (seeded with the users the
-//! fixtures name), records every event as a notification, processes the outbox once
-//! (registrations first), runs the 7-day cleanup as if 8 days had passed, and prints what
-//! happened to each event.
+//! fixtures name), hands each event to `Crm::handle` as the Lambda does (record it as a
+//! notification, process it at once), sweeps the outbox once for anything left pending, runs
+//! the 7-day cleanup as if 8 days had passed, and prints each event's `HandleReport`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,54 +25,12 @@ use hubspot_client::{Client, RateLimit, RetryPolicy};
 use serde_json::{Value, json};
 use thiscovery_crm::directory::http::HttpDirectory;
 use thiscovery_crm::events::Envelope;
-use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
-use thiscovery_crm::store::dynamodb::{
-    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
-};
-use thiscovery_crm::store::memory::{
-    MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
-};
-use thiscovery_crm::store::{
-    EmailTemplate, LookupStore, NotificationStore, TemplateProperty, TemplateStore,
-    task_signup_lookup_key,
-};
-use thiscovery_crm::{Crm, CrmConfig, Recorded};
+use thiscovery_crm::notification::NotificationType;
+use thiscovery_crm::store::dynamodb::TableNames;
+use thiscovery_crm::testing::{self, fixtures};
+use thiscovery_crm::{Crm, CrmConfig, HandleReport, Outcome, Stores};
 
 const ENV: &str = "demo";
-
-/// The embedded fixture events, in the order they are fed.
-const FIXTURES: &[(&str, &str)] = &[
-    (
-        "auth0-registration.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/auth0-registration.json"),
-    ),
-    (
-        "auth0-login.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/auth0-login.json"),
-    ),
-    (
-        "task-signup.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/task-signup.json"),
-    ),
-    (
-        "transactional-email-to-address.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-address.json"),
-    ),
-    (
-        "transactional-email-to-user.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-user.json"),
-    ),
-    (
-        "custom-email.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/custom-email.json"),
-    ),
-    (
-        "auth0-verification.json",
-        include_str!("../thiscovery-crm/tests/fixtures/events/auth0-verification.json"),
-    ),
-];
-
-const TEMPLATE: &str = include_str!("../thiscovery-crm/tests/fixtures/items/email-template.json");
 
 const USAGE: &str = "\
 Runs the thiscovery-crm pipeline on embedded defaults and prints what happened to each event.
@@ -181,7 +139,7 @@ fn load_events(path: &Path) -> Result<Vec<Input>> {
 }
 
 fn default_events(steven_contact: Option<&str>) -> Vec<Input> {
-    let mut inputs: Vec<Input> = FIXTURES
+    let mut inputs: Vec<Input> = fixtures::EVENTS
         .iter()
         .map(|(name, text)| {
             let mut json: Result<Value, String> =
@@ -199,7 +157,7 @@ fn default_events(steven_contact: Option<&str>) -> Vec<Input> {
         })
         .collect();
     // One deliberately bad event: a signup whose email is not an address.
-    let mut bad: Value = serde_json::from_str(FIXTURES[0].1).unwrap_or(Value::Null);
+    let mut bad: Value = serde_json::from_str(fixtures::AUTH0_REGISTRATION).unwrap_or(Value::Null);
     bad["detail"]["data"]["details"]["body"]["email"] = json!("altha-at-email.co.uk");
     bad["detail"]["data"]["details"]["body"]["user_metadata"]["citsci_uuid"] =
         json!("0b6c34e4-3d39-4b0c-9b43-4a1d5e7f0c11");
@@ -210,21 +168,10 @@ fn default_events(steven_contact: Option<&str>) -> Vec<Input> {
     inputs
 }
 
-struct Stores {
-    notifications: Arc<dyn NotificationStore>,
-    templates: Arc<dyn TemplateStore>,
-    lookups: Arc<dyn LookupStore>,
-    _dynamodb: Option<DynamoDbLocal>,
-}
-
-async fn stores(dynamodb: bool) -> Result<Stores> {
+/// The stores, and DynamoDB Local when it runs them (kept alive as long as they are used).
+async fn stores(dynamodb: bool) -> Result<(Stores, Option<DynamoDbLocal>)> {
     if !dynamodb {
-        return Ok(Stores {
-            notifications: Arc::new(MemoryNotificationStore::new()),
-            templates: Arc::new(MemoryTemplateStore::new()),
-            lookups: Arc::new(MemoryLookupStore::new()),
-            _dynamodb: None,
-        });
+        return Ok((Stores::memory(), None));
     }
     eprintln!("demo: starting DynamoDB Local...");
     let local = DynamoDbLocal::start()
@@ -234,52 +181,80 @@ async fn stores(dynamodb: bool) -> Result<Stores> {
         .new_stack_with_tables()
         .await
         .context("creating the tables")?;
-    let client = local.client();
-    let tables = TableNames::for_stack(&stack);
     eprintln!(
         "demo: DynamoDB Local at {}, tables {stack}-*",
         local.endpoint()
     );
-    Ok(Stores {
-        notifications: Arc::new(DynamoNotificationStore::new(
-            client.clone(),
-            tables.notifications,
-        )),
-        templates: Arc::new(DynamoTemplateStore::new(client.clone(), tables.templates)),
-        lookups: Arc::new(DynamoLookupStore::new(client, tables.lookups)),
-        _dynamodb: Some(local),
+    let stores = Stores::dynamodb(local.client(), &TableNames::for_stack(&stack));
+    Ok((stores, Some(local)))
+}
+
+/// HubSpot: the in-process fake (with Steven's contact, for the task signup) unless a real
+/// portal was named.
+struct HubSpot {
+    client: Client,
+    fake: Option<FakeHubSpot>,
+    steven: Option<String>,
+}
+
+async fn hubspot(args: &Args) -> Result<HubSpot> {
+    let fake = match &args.hubspot_url {
+        None => Some(FakeHubSpot::start().await),
+        Some(_) => None,
+    };
+    let steven = fake
+        .as_ref()
+        .map(|f| f.seed_contact("steven@email.co.uk", [("firstname", "Steven")]));
+    let builder = match (&fake, &args.hubspot_url, &args.hubspot_token) {
+        (Some(f), _, _) => Client::builder()
+            .base_url(f.base_url())
+            .static_token(FakeHubSpot::STATIC_TOKEN)
+            .no_rate_limit()
+            .retry_policy(RetryPolicy::fast_for_tests()),
+        (None, Some(url), Some(token)) => Client::builder()
+            .base_url(url)
+            .static_token(token)
+            .rate_limit(RateLimit::default()),
+        _ => bail!("--hubspot-url needs --hubspot-token"),
+    };
+    Ok(HubSpot {
+        client: builder.build()?,
+        fake,
+        steven,
     })
 }
 
-/// The templates the fixtures use: the production sample, and one for Qualtrics' custom
-/// email.
-fn templates() -> Result<Vec<EmailTemplate>> {
-    let template: EmailTemplate = serde_json::from_str(TEMPLATE)?;
-    let mut custom = template.clone();
-    custom.id = "test_custom_email".into();
-    custom.custom_properties = [
-        "file_name",
-        "file_description",
-        "file_instruction",
-        "file_download_url",
-        "project_name",
-    ]
-    .into_iter()
-    .map(|name| serde_json::from_value(json!({"name": name, "required": true})))
-    .collect::<Result<Vec<TemplateProperty>, _>>()?;
-    Ok(vec![template, custom])
-}
-
-/// One line of the report.
+/// One line of the report: an input and what `Crm::handle` said of it (`None`: rejected
+/// with `reason`).
 struct Row {
     source: String,
     event_id: Option<String>,
     detail_type: Option<String>,
-    notification_id: Option<String>,
-    kind: Option<NotificationType>,
-    outcome: String,
+    report: Option<HandleReport>,
     reason: Option<String>,
-    hubspot_ref: Option<String>,
+}
+
+impl Row {
+    fn outcome(&self) -> &'static str {
+        self.report
+            .as_ref()
+            .map_or("rejected", |r| r.outcome.as_str())
+    }
+
+    fn reason(&self) -> Option<&str> {
+        self.report
+            .as_ref()
+            .and_then(|r| r.reason.as_deref())
+            .or(self.reason.as_deref())
+    }
+
+    fn kind(&self) -> Option<NotificationType> {
+        self.report.as_ref().and_then(|r| r.kind)
+    }
+
+    fn hubspot_ref(&self) -> Option<&str> {
+        self.report.as_ref().and_then(|r| r.hubspot_ref.as_deref())
+    }
 }
 
 #[tokio::main]
@@ -299,178 +274,41 @@ async fn run() -> Result<()> {
         return Ok(());
     };
     let started = Instant::now();
-
-    // HubSpot: the in-process fake unless a real portal was named.
-    let fake = match &args.hubspot_url {
-        None => Some(FakeHubSpot::start().await),
-        Some(_) => None,
-    };
-    let steven = fake
-        .as_ref()
-        .map(|f| f.seed_contact("steven@email.co.uk", [("firstname", "Steven")]));
-    let (base_url, token, rate_limit) = match (&fake, &args.hubspot_url, &args.hubspot_token) {
-        (Some(f), _, _) => (f.base_url(), FakeHubSpot::STATIC_TOKEN.to_owned(), None),
-        (None, Some(url), Some(token)) => (url.clone(), token.clone(), Some(RateLimit::default())),
-        _ => bail!("--hubspot-url needs --hubspot-token"),
-    };
-    let mut builder = Client::builder().base_url(base_url).static_token(token);
-    builder = match rate_limit {
-        Some(limit) => builder.rate_limit(limit),
-        None => builder
-            .no_rate_limit()
-            .retry_policy(RetryPolicy::fast_for_tests()),
-    };
-    let hubspot = builder.build()?;
-
+    let hubspot = hubspot(&args).await?;
     let core = FakeCore::start().await;
-    let stores = stores(args.dynamodb).await?;
-    for template in templates()? {
-        stores.templates.put_template(&template).await?;
-    }
-    stores
-        .lookups
-        .put_lookup(
-            &task_signup_lookup_key(ENV),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
-        .await?;
-    let directory = Arc::new(HttpDirectory::new(&core.base_url(), core.api_key())?);
-    let crm = Crm::new(
-        hubspot,
-        stores.notifications.clone(),
-        stores.templates.clone(),
-        stores.lookups.clone(),
-        directory,
-    )
-    .with_config(CrmConfig::for_env(ENV));
+    let (stores, _dynamodb) = stores(args.dynamodb).await?;
+    testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID).await?;
+    let crm = Crm::builder()
+        .hubspot(hubspot.client.clone())
+        .stores(stores)
+        .directory(Arc::new(HttpDirectory::new(
+            &core.base_url(),
+            core.api_key(),
+        )?))
+        .config(CrmConfig::for_env(ENV))
+        .build()?;
 
     let inputs = match &args.events {
         Some(path) => load_events(path)?,
-        None => default_events(steven.as_deref()),
+        None => default_events(hubspot.steven.as_deref()),
     };
-    eprintln!("demo: recording {} events...", inputs.len());
+    eprintln!("demo: handling {} events...", inputs.len());
     let mut rows = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let mut row = Row {
-            source: input.source,
-            event_id: None,
-            detail_type: None,
-            notification_id: None,
-            kind: None,
-            outcome: "rejected".into(),
-            reason: None,
-            hubspot_ref: None,
-        };
-        let envelope = input
-            .json
-            .map_err(|e| e.to_string())
-            .and_then(|v| Envelope::from_value(v).map_err(|e| e.to_string()));
-        match envelope {
-            Err(reason) => row.reason = Some(reason),
-            Ok(envelope) => {
-                row.event_id = envelope.id.clone();
-                row.detail_type = Some(envelope.detail_type.clone());
-                match crm.record(&envelope).await {
-                    Err(e) => row.reason = Some(e.to_string()),
-                    Ok(Recorded::Ignored { reason }) => {
-                        row.outcome = "ignored".into();
-                        row.reason = Some(reason);
-                    }
-                    Ok(Recorded::Duplicate { id, kind }) => {
-                        row.outcome = "duplicate".into();
-                        row.notification_id = Some(id);
-                        row.kind = Some(kind);
-                    }
-                    Ok(Recorded::Invalid { id, kind, reason }) => {
-                        row.outcome = "dlq".into();
-                        row.notification_id = Some(id);
-                        row.kind = Some(kind);
-                        row.reason = Some(reason);
-                    }
-                    Ok(Recorded::Created { id, kind }) => {
-                        row.outcome = "pending".into();
-                        row.notification_id = Some(id);
-                        row.kind = Some(kind);
-                    }
-                    Ok(other) => row.reason = Some(format!("{other:?}")),
-                }
-            }
-        }
-        rows.push(row);
+        rows.push(handle(&crm, input).await);
     }
-
-    eprintln!("demo: processing the outbox...");
-    let summary = crm.process_pending().await?;
-    for item in &summary.items {
-        for row in rows.iter_mut().filter(|r| {
-            r.outcome == "pending" && r.notification_id.as_deref() == Some(item.id.as_str())
-        }) {
-            row.outcome = match item.status {
-                ProcessingStatus::Processed => "processed",
-                ProcessingStatus::Dlq => "dlq",
-                ProcessingStatus::Retrying => "retrying",
-                _ => "pending",
-            }
-            .into();
-            row.reason = item.message.clone();
-            row.hubspot_ref = item.hubspot_ref.clone();
-        }
-    }
+    sweep(&crm, &mut rows).await?;
 
     eprintln!("demo: running the 7-day cleanup as if 8 days had passed...");
     let cleanup = crm
         .cleanup(time::OffsetDateTime::now_utc() + Duration::from_secs(8 * 24 * 3600))
         .await?;
-    let elapsed = started.elapsed();
-
     if args.json {
-        for row in &rows {
-            let record = json!({
-                "source": row.source,
-                "id": row.event_id,
-                "detail_type": row.detail_type,
-                "notification_id": row.notification_id,
-                "type": row.kind.map(|k| k.as_str()),
-                "outcome": row.outcome,
-                "reason": row.reason,
-                "hubspot": hubspot_json(row.kind, row.hubspot_ref.as_deref()),
-            });
-            println!("{record}");
-        }
+        print_json(&rows);
         return Ok(());
     }
-
-    println!("thiscovery-crm demo: {} events\n", rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let what = match (&row.detail_type, row.kind) {
-            (Some(dt), Some(kind)) => format!(
-                "{dt} -> {kind} notification {}",
-                short(row.notification_id.as_deref())
-            ),
-            (Some(dt), None) => dt.clone(),
-            (None, _) => "unreadable event".into(),
-        };
-        println!("[{}] {}\n    {what}", i + 1, row.source);
-        let effect = match (row.outcome.as_str(), row.kind, &row.hubspot_ref) {
-            ("processed", Some(kind), Some(r)) => format!("processed: {}", effect(kind, r)),
-            (outcome, _, _) => match &row.reason {
-                Some(reason) => format!("{outcome}: {reason}"),
-                None => outcome.to_owned(),
-            },
-        };
-        println!("    => {effect}");
-    }
-    let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
-    println!(
-        "\ntotals: {} processed, {} dead-lettered, {} ignored, {} duplicate, {} rejected, {} still pending",
-        count("processed"),
-        count("dlq"),
-        count("ignored"),
-        count("duplicate"),
-        count("rejected"),
-        count("pending") + count("retrying"),
-    );
-    if let Some(fake) = &fake {
+    print_text(&rows);
+    if let Some(fake) = &hubspot.fake {
         println!(
             "HubSpot (fake) now holds {} contacts, {} timeline events, {} sent emails; it answered {} requests",
             fake.contacts().len(),
@@ -483,8 +321,111 @@ async fn run() -> Result<()> {
         "cleanup 8 days later: deleted {} processed notifications, kept {} sent emails",
         cleanup.deleted, cleanup.kept_emails
     );
-    println!("time taken: {:.0?}", elapsed);
+    println!("time taken: {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Hands one input to `Crm::handle`, as the Lambda does with an EventBridge event.
+async fn handle(crm: &Crm, input: Input) -> Row {
+    let mut row = Row {
+        source: input.source,
+        event_id: None,
+        detail_type: None,
+        report: None,
+        reason: None,
+    };
+    let envelope = input
+        .json
+        .and_then(|v| Envelope::from_value(v).map_err(|e| e.to_string()));
+    match envelope {
+        Err(reason) => row.reason = Some(reason),
+        Ok(envelope) => {
+            row.event_id = envelope.id.clone();
+            row.detail_type = Some(envelope.detail_type.clone());
+            match crm.handle(&envelope).await {
+                Ok(report) => row.report = Some(report),
+                Err(e) => row.reason = Some(e.to_string()),
+            }
+        }
+    }
+    row
+}
+
+/// One sweep, as the 5-minute schedule runs it, for what `handle` left pending or retrying.
+async fn sweep(crm: &Crm, rows: &mut [Row]) -> Result<()> {
+    eprintln!("demo: sweeping the outbox...");
+    let summary = crm.process_pending().await?;
+    for item in summary.items.iter().filter(|i| !i.lost_claim) {
+        let Some(report) = rows
+            .iter_mut()
+            .filter_map(|r| r.report.as_mut())
+            .find(|r| r.notification_id.as_deref() == Some(item.id.as_str()))
+        else {
+            continue;
+        };
+        report.outcome = match item.status {
+            thiscovery_crm::notification::ProcessingStatus::Processed => Outcome::Processed,
+            thiscovery_crm::notification::ProcessingStatus::Dlq => Outcome::Dlq,
+            thiscovery_crm::notification::ProcessingStatus::Retrying => Outcome::Retrying,
+            _ => Outcome::Pending,
+        };
+        report.reason = item.message.clone();
+        report.hubspot_ref = item.hubspot_ref.clone();
+    }
+    Ok(())
+}
+
+fn print_json(rows: &[Row]) {
+    for row in rows {
+        let report = row.report.as_ref();
+        let record = json!({
+            "source": row.source,
+            "id": row.event_id,
+            "detail_type": row.detail_type,
+            "notification_id": report.and_then(|r| r.notification_id.as_deref()),
+            "type": row.kind().map(|k| k.as_str()),
+            "outcome": row.outcome(),
+            "reason": row.reason(),
+            "hubspot": hubspot_json(row.kind(), row.hubspot_ref()),
+        });
+        println!("{record}");
+    }
+}
+
+fn print_text(rows: &[Row]) {
+    println!("thiscovery-crm demo: {} events\n", rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let notification_id = row
+            .report
+            .as_ref()
+            .and_then(|r| r.notification_id.as_deref());
+        let what = match (&row.detail_type, row.kind()) {
+            (Some(dt), Some(kind)) => {
+                format!("{dt} -> {kind} notification {}", short(notification_id))
+            }
+            (Some(dt), None) => dt.clone(),
+            (None, _) => "unreadable event".into(),
+        };
+        println!("[{}] {}\n    {what}", i + 1, row.source);
+        let effect = match (row.outcome(), row.kind(), row.hubspot_ref()) {
+            ("processed", Some(kind), Some(r)) => format!("processed: {}", effect(kind, r)),
+            (outcome, _, _) => match row.reason() {
+                Some(reason) => format!("{outcome}: {reason}"),
+                None => outcome.to_owned(),
+            },
+        };
+        println!("    => {effect}");
+    }
+    let count = |o: &str| rows.iter().filter(|r| r.outcome() == o).count();
+    println!(
+        "\ntotals: {} processed, {} dead-lettered, {} ignored, {} duplicate, {} rejected, {} still pending",
+        count("processed"),
+        count("dlq"),
+        count("ignored"),
+        count("duplicate"),
+        count("rejected"),
+        count("pending") + count("retrying"),
+    );
 }
 
 fn short(id: Option<&str>) -> String {

@@ -6,13 +6,10 @@ use crm_testkit::hubspot::FakeHubSpot;
 use serde_json::{Value, json};
 use thiscovery_crm::events::Envelope;
 
-const REGISTRATION: &str =
-    include_str!("../../thiscovery-crm/tests/fixtures/events/auth0-registration.json");
-const LOGIN: &str = include_str!("../../thiscovery-crm/tests/fixtures/events/auth0-login.json");
-const TASK_SIGNUP: &str =
-    include_str!("../../thiscovery-crm/tests/fixtures/events/task-signup.json");
-const EMAIL: &str =
-    include_str!("../../thiscovery-crm/tests/fixtures/events/transactional-email-to-address.json");
+use thiscovery_crm::testing::fixtures::{
+    AUTH0_LOGIN as LOGIN, AUTH0_REGISTRATION as REGISTRATION, EMAIL_TO_ADDRESS as EMAIL,
+    TASK_SIGNUP,
+};
 
 /// How many notifications of each kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

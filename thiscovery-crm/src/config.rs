@@ -28,11 +28,11 @@ use hubspot_client::RateLimit;
 use hubspot_client::auth::OAuthConfig;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::crm::{Crm, CrmConfig};
+use hubspot_client::auth::TokenStore;
+
+use crate::crm::{Crm, CrmConfig, MAIN_TOKEN_ITEM, Stores};
 use crate::directory::http::HttpDirectory;
-use crate::store::dynamodb::{
-    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, DynamoTokenStore, TableNames,
-};
+use crate::store::dynamodb::{DynamoTokenStore, TableNames};
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -280,7 +280,19 @@ impl StackConfig {
 
     /// Builds the stack on DynamoDB with this configuration (clients are built here, once).
     pub fn build(&self, dynamodb: aws_sdk_dynamodb::Client) -> Result<Crm, ConfigError> {
+        self.build_with(dynamodb, |builder| builder)
+    }
+
+    /// Like [`build`](Self::build), with a chance to adjust the HubSpot client's builder
+    /// before it is built (e.g. a test's retry policy:
+    /// `|b| b.retry_policy(RetryPolicy::fast_for_tests())`).
+    pub fn build_with(
+        &self,
+        dynamodb: aws_sdk_dynamodb::Client,
+        adjust: impl FnOnce(hubspot_client::ClientBuilder) -> hubspot_client::ClientBuilder,
+    ) -> Result<Crm, ConfigError> {
         let tables = self.tables();
+        let stores = Stores::dynamodb(dynamodb.clone(), &tables);
         let mut builder = hubspot_client::Client::builder()
             .base_url(&self.hubspot_base_url)
             .rate_limit(self.rate_limit.clone());
@@ -292,11 +304,15 @@ impl StackConfig {
                 token_item,
                 initial_refresh_token,
             } => {
-                let store = Arc::new(DynamoTokenStore::new(
-                    dynamodb.clone(),
-                    tables.tokens.clone(),
-                    token_item.clone(),
-                ));
+                let store: Arc<dyn TokenStore> = if token_item == MAIN_TOKEN_ITEM {
+                    stores.tokens.clone()
+                } else {
+                    Arc::new(DynamoTokenStore::new(
+                        dynamodb,
+                        tables.tokens.clone(),
+                        token_item.clone(),
+                    ))
+                };
                 let mut oauth =
                     OAuthConfig::new(client_id.clone(), client_secret.expose_secret(), store);
                 if let Some(token) = initial_refresh_token {
@@ -305,7 +321,7 @@ impl StackConfig {
                 builder.oauth(oauth)
             }
         };
-        let hubspot = builder.build().map_err(|e| ConfigError::Setup {
+        let hubspot = adjust(builder).build().map_err(|e| ConfigError::Setup {
             what: "the HubSpot client",
             reason: e.to_string(),
         })?;
@@ -314,17 +330,16 @@ impl StackConfig {
                 what: "the thiscovery-core client",
                 reason: e.to_string(),
             })?;
-        Ok(Crm::new(
-            hubspot,
-            Arc::new(DynamoNotificationStore::new(
-                dynamodb.clone(),
-                tables.notifications,
-            )),
-            Arc::new(DynamoTemplateStore::new(dynamodb.clone(), tables.templates)),
-            Arc::new(DynamoLookupStore::new(dynamodb, tables.lookups)),
-            Arc::new(directory),
-        )
-        .with_config(self.crm.clone()))
+        Crm::builder()
+            .hubspot(hubspot)
+            .stores(stores)
+            .directory(Arc::new(directory))
+            .config(self.crm.clone())
+            .build()
+            .map_err(|e| ConfigError::Setup {
+                what: "the stack",
+                reason: e.to_string(),
+            })
     }
 }
 

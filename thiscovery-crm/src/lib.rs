@@ -10,10 +10,12 @@ pub mod events;
 pub mod notification;
 pub mod processor;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod timestamp;
 
 pub use crm::{
-    CleanupSummary, Crm, CrmConfig, HandleError, HandleReport, Outcome, RETENTION, Recorded,
-    lease_until_ms,
+    BuildError, CleanupSummary, Crm, CrmBuilder, CrmConfig, HandleError, HandleReport,
+    MAIN_TOKEN_ITEM, Outcome, RETENTION, Recorded, Stores, lease_until_ms,
 };
 pub use processor::{ItemReport, ProcessSummary};

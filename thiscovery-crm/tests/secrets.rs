@@ -21,19 +21,15 @@ use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use hubspot_client::auth::{MemoryTokenStore, OAuthConfig, TokenSet};
 use hubspot_client::{Client, RetryPolicy};
 use secrecy::ExposeSecret;
-use serde_json::json;
 use thiscovery_crm::directory::http::HttpDirectory;
-use thiscovery_crm::store::memory::{
-    MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
-};
-use thiscovery_crm::store::{LookupStore, TemplateStore, task_signup_lookup_key};
-use thiscovery_crm::{Crm, CrmConfig};
+use thiscovery_crm::testing;
+use thiscovery_crm::{Crm, CrmConfig, Stores};
 
 #[path = "it/common.rs"]
 #[allow(dead_code, unused_macros)]
 mod common;
 
-use common::{ENV, envelope, template_fixture};
+use common::{ENV, envelope};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -81,25 +77,18 @@ async fn no_secret_in_traces_debug_or_errors_during_a_full_run() {
         .no_rate_limit()
         .build()
         .unwrap();
-    let templates = Arc::new(MemoryTemplateStore::new());
-    templates.put_template(&template_fixture()).await.unwrap();
-    let lookups = Arc::new(MemoryLookupStore::new());
-    lookups
-        .put_lookup(
-            &task_signup_lookup_key(ENV),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
+    let stores = Stores::memory();
+    testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID)
         .await
         .unwrap();
     let directory = Arc::new(HttpDirectory::new(&core.base_url(), core.api_key()).unwrap());
-    let crm = Crm::new(
-        client.clone(),
-        Arc::new(MemoryNotificationStore::new()),
-        templates,
-        lookups,
-        directory,
-    )
-    .with_config(CrmConfig::for_env(ENV));
+    let crm = Crm::builder()
+        .hubspot(client.clone())
+        .stores(stores)
+        .directory(directory)
+        .config(CrmConfig::for_env(ENV))
+        .build()
+        .unwrap();
 
     let mut shown = Vec::new();
     let first = crm.handle(&envelope("auth0-registration")).await.unwrap();

@@ -7,19 +7,13 @@ use crm_testkit::core::FakeCore;
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::FakeHubSpot;
 use hubspot_client::{Client, RetryPolicy};
-use serde_json::{Value, json};
+use serde_json::Value;
 use thiscovery_crm::clock::ManualClock;
 use thiscovery_crm::directory::http::HttpDirectory;
 use thiscovery_crm::events::Envelope;
-use thiscovery_crm::store::dynamodb::{
-    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
-};
-use thiscovery_crm::store::memory::{
-    MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
-};
-use thiscovery_crm::store::{
-    EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
-};
+use thiscovery_crm::store::EmailTemplate;
+use thiscovery_crm::store::dynamodb::TableNames;
+use thiscovery_crm::testing::{self, fixtures};
 use thiscovery_crm::{Crm, CrmConfig};
 use time::OffsetDateTime;
 
@@ -51,11 +45,8 @@ pub const ENV: &str = "test";
 
 /// A fixture event.
 pub fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    let text = fixtures::event(name).unwrap_or_else(|| panic!("no fixture event {name}"));
+    serde_json::from_str(text).unwrap()
 }
 
 /// A fixture event as an envelope.
@@ -65,27 +56,32 @@ pub fn envelope(name: &str) -> Envelope {
 
 /// The fixture email template.
 pub fn template_fixture() -> EmailTemplate {
-    let path = format!(
-        "{}/tests/fixtures/items/email-template.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    fixtures::email_template()
 }
 
-/// The stores of one backend.
+/// The stores of one backend (and, on DynamoDB, its client and tables).
 pub struct Stores {
-    pub notifications: Arc<dyn NotificationStore>,
-    pub templates: Arc<dyn TemplateStore>,
-    pub lookups: Arc<dyn LookupStore>,
+    pub stores: thiscovery_crm::Stores,
     pub dynamo: Option<(aws_sdk_dynamodb::Client, TableNames)>,
+}
+
+impl std::ops::Deref for Stores {
+    type Target = thiscovery_crm::Stores;
+    fn deref(&self) -> &thiscovery_crm::Stores {
+        &self.stores
+    }
+}
+
+impl std::ops::DerefMut for Stores {
+    fn deref_mut(&mut self) -> &mut thiscovery_crm::Stores {
+        &mut self.stores
+    }
 }
 
 pub async fn stores(backend: Backend) -> Stores {
     match backend {
         Backend::Memory => Stores {
-            notifications: Arc::new(MemoryNotificationStore::new()),
-            templates: Arc::new(MemoryTemplateStore::new()),
-            lookups: Arc::new(MemoryLookupStore::new()),
+            stores: thiscovery_crm::Stores::memory(),
             dynamo: None,
         },
         Backend::Dynamo => dynamo_stores(DynamoDbLocal::shared().await.unwrap()).await,
@@ -98,18 +94,7 @@ pub async fn dynamo_stores(local: &DynamoDbLocal) -> Stores {
     let client = local.client();
     let tables = TableNames::for_stack(&stack);
     Stores {
-        notifications: Arc::new(DynamoNotificationStore::new(
-            client.clone(),
-            tables.notifications.clone(),
-        )),
-        templates: Arc::new(DynamoTemplateStore::new(
-            client.clone(),
-            tables.templates.clone(),
-        )),
-        lookups: Arc::new(DynamoLookupStore::new(
-            client.clone(),
-            tables.lookups.clone(),
-        )),
+        stores: thiscovery_crm::Stores::dynamodb(client.clone(), &tables),
         dynamo: Some((client, tables)),
     }
 }
@@ -174,49 +159,19 @@ pub async fn stack_with(backend: Backend, hubspot: FakeHubSpot) -> Stack {
 /// The stack on the given stores, with the fixture templates and lookups put in them.
 pub async fn stack_on(stores: Stores, hubspot: FakeHubSpot) -> Stack {
     let core = FakeCore::start().await;
-    stores
-        .templates
-        .put_template(&template_fixture())
-        .await
-        .unwrap();
-    let mut custom = template_fixture();
-    custom.id = "test_custom_email".into();
-    custom.custom_properties = [
-        "file_name",
-        "file_description",
-        "file_instruction",
-        "file_download_url",
-    ]
-    .into_iter()
-    .map(|name| thiscovery_crm::store::TemplateProperty {
-        name: name.into(),
-        required: true,
-    })
-    .chain([thiscovery_crm::store::TemplateProperty {
-        name: "project_name".into(),
-        required: true,
-    }])
-    .collect();
-    stores.templates.put_template(&custom).await.unwrap();
-    stores
-        .lookups
-        .put_lookup(
-            &task_signup_lookup_key(ENV),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
+    testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID)
         .await
         .unwrap();
     let directory = Arc::new(HttpDirectory::new(&core.base_url(), core.api_key()).unwrap());
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let crm = Crm::new(
-        hubspot_client(&hubspot),
-        stores.notifications.clone(),
-        stores.templates.clone(),
-        stores.lookups.clone(),
-        directory,
-    )
-    .with_config(CrmConfig::for_env(ENV))
-    .with_clock(clock.clone());
+    let crm = Crm::builder()
+        .hubspot(hubspot_client(&hubspot))
+        .stores(stores.stores.clone())
+        .directory(directory)
+        .clock(clock.clone())
+        .config(CrmConfig::for_env(ENV))
+        .build()
+        .unwrap();
     Stack {
         hubspot,
         core,

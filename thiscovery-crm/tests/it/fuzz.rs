@@ -10,13 +10,10 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use thiscovery_crm::directory::{MemoryDirectory, User};
 use thiscovery_crm::events::Envelope;
-use thiscovery_crm::store::memory::{
-    MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
-};
-use thiscovery_crm::store::{LookupStore, TemplateStore, task_signup_lookup_key};
-use thiscovery_crm::{Crm, CrmConfig, HandleError, Outcome};
+use thiscovery_crm::testing;
+use thiscovery_crm::{Crm, CrmConfig, HandleError, Outcome, Stores};
 
-use crate::common::{ENV, fixture, hubspot_client, template_fixture};
+use crate::common::{ENV, fixture, hubspot_client};
 
 const FIXTURES: [&str; 7] = [
     "auth0-registration",
@@ -46,24 +43,17 @@ fn world() -> World {
         directory.add_user(
             User::new("d1070e81-557e-40eb-a7ba-b951ddb7ebdc", "altha@email.co.uk").crm_id("1"),
         );
-        let templates = Arc::new(MemoryTemplateStore::new());
-        templates.put_template(&template_fixture()).await.unwrap();
-        let lookups = Arc::new(MemoryLookupStore::new());
-        lookups
-            .put_lookup(
-                &task_signup_lookup_key(ENV),
-                &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-            )
+        let stores = Stores::memory();
+        testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID)
             .await
             .unwrap();
-        let crm = Crm::new(
-            hubspot_client(&hubspot),
-            Arc::new(MemoryNotificationStore::new()),
-            templates,
-            lookups,
-            directory,
-        )
-        .with_config(CrmConfig::for_env(ENV));
+        let crm = Crm::builder()
+            .hubspot(hubspot_client(&hubspot))
+            .stores(stores)
+            .directory(directory)
+            .config(CrmConfig::for_env(ENV))
+            .build()
+            .unwrap();
         (crm, hubspot)
     });
     World {

@@ -493,14 +493,13 @@ async fn a_stale_index_never_causes_a_second_send() {
     let lag = Duration::from_millis(300);
     let s = stack(Backend::Memory).await;
     let store = Arc::new(MemoryNotificationStore::with_index_lag(lag));
-    let crm = Crm::new(
-        crate::common::hubspot_client(&s.hubspot),
-        store.clone(),
-        s.stores.templates.clone(),
-        s.stores.lookups.clone(),
-        Arc::new(thiscovery_crm::directory::MemoryDirectory::new()),
-    )
-    .with_config(thiscovery_crm::CrmConfig::for_env(crate::common::ENV));
+    let crm = Crm::builder()
+        .hubspot(crate::common::hubspot_client(&s.hubspot))
+        .stores(s.stores.stores.clone().with_notifications(store.clone()))
+        .directory(Arc::new(thiscovery_crm::directory::MemoryDirectory::new()))
+        .config(thiscovery_crm::CrmConfig::for_env(crate::common::ENV))
+        .build()
+        .unwrap();
     let id = record(&crm, &email_event(500)).await;
     // Not visible through the index yet.
     assert!(crm.process_pending().await.unwrap().items.is_empty());

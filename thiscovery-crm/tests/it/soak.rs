@@ -20,15 +20,12 @@ use serde_json::json;
 use thiscovery_crm::directory::{MemoryDirectory, User};
 use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
-use thiscovery_crm::store::memory::{
-    MemoryLookupStore, MemoryNotificationStore, MemoryTemplateStore,
-};
-use thiscovery_crm::store::{
-    LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
-};
-use thiscovery_crm::{Crm, CrmConfig, Recorded};
+use thiscovery_crm::store::NotificationStore;
+use thiscovery_crm::store::memory::MemoryNotificationStore;
+use thiscovery_crm::testing;
+use thiscovery_crm::{Crm, CrmConfig, Recorded, Stores};
 
-use crate::common::{ENV, fixture, template_fixture};
+use crate::common::{ENV, fixture};
 
 /// A small deterministic generator (no extra dependency, reproducible by seed).
 struct Lcg(u64);
@@ -92,24 +89,17 @@ async fn nothing_is_lost_and_nothing_happens_twice_under_faults() {
     // The world: users in thiscovery-core, contacts for task signups, a template, a lookup.
     let directory = Arc::new(MemoryDirectory::new());
     let notifications = Arc::new(MemoryNotificationStore::new());
-    let templates = Arc::new(MemoryTemplateStore::new());
-    templates.put_template(&template_fixture()).await.unwrap();
-    let lookups = Arc::new(MemoryLookupStore::new());
-    lookups
-        .put_lookup(
-            &task_signup_lookup_key(ENV),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
+    let stores = Stores::memory().with_notifications(notifications.clone());
+    testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID)
         .await
         .unwrap();
-    let crm = Crm::new(
-        client,
-        notifications.clone(),
-        templates,
-        lookups,
-        directory.clone(),
-    )
-    .with_config(CrmConfig::for_env(ENV));
+    let crm = Crm::builder()
+        .hubspot(client)
+        .stores(stores)
+        .directory(directory.clone())
+        .config(CrmConfig::for_env(ENV))
+        .build()
+        .unwrap();
 
     let mut rng = Lcg(seed);
     let mut expected_permanent = HashSet::new();

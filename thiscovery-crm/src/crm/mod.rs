@@ -1,164 +1,39 @@
-//! [`Crm`]: the stack wired together. `handle` records an event and processes it,
-//! `process_pending` sweeps the outbox, `cleanup` deletes old processed items.
+//! [`Crm`]: the stack wired together ([`Crm::builder`]). Its entry points are all here:
+//! [`handle`](Crm::handle) records an event and processes it, [`record`](Crm::record) only
+//! records it, [`process_pending`](Crm::process_pending) sweeps the outbox, and
+//! [`cleanup`](Crm::cleanup) deletes old processed items. What each notification type does
+//! lives in [`crate::processor`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::directory::UserDirectory;
-use crate::events::{
-    self, AUTH0_LOG, CUSTOM_EMAIL, Envelope, EventError, Login, Registration, TASK_SIGNUP,
-    TRANSACTIONAL_EMAIL, TaskSignup, TransactionalEmail,
-};
-use crate::notification::{Notification, NotificationType, ProcessingStatus, derived_id};
-use crate::processor::ProcessSummary;
+use crate::events::{AUTH0_LOG, Envelope, EventError, auth0_log_type};
+use crate::notification::{Notification, NotificationType, ProcessingStatus};
+use crate::processor::{self, ProcessSummary};
 use crate::store::{
     Claim, Completion, LookupStore, NotificationStore, PendingKey, PutOutcome, StoreError,
     TemplateStore,
 };
 use crate::timestamp;
 
-/// Settings of the stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CrmConfig {
-    /// The environment namespace of lookups (`prod` reads `/prod/task-signup`).
-    pub env: String,
-    /// Failed attempts after which a notification is dead-lettered (the Python stack: 3).
-    pub max_attempts: u32,
-    /// How long a claim holds when no deadline is given.
-    pub lease: Duration,
-    /// How many transactional emails are sent at once (the client's limiter still paces
-    /// them).
-    pub email_concurrency: usize,
-    /// How many notifications one processing run takes at most (the rest wait for the next).
-    pub batch_limit: usize,
-    /// How many notifications a sweep claims and holds in memory at once. A sweep works
-    /// through its candidates oldest first in pages of this size, two pages at a time (one
-    /// claiming and writing results back while the other waits on HubSpot), so its memory is
-    /// bounded by two pages' details whatever the backlog. Pages of 1,000 cost a few more
-    /// HubSpot requests than one page would (a partly filled batch per type per page).
-    pub page_size: usize,
-}
+mod builder;
+mod types;
 
-impl Default for CrmConfig {
-    fn default() -> Self {
-        CrmConfig {
-            env: "prod".to_owned(),
-            max_attempts: 3,
-            lease: Duration::from_secs(300),
-            email_concurrency: 8,
-            batch_limit: 10_000,
-            page_size: 1_000,
-        }
-    }
-}
-
-impl CrmConfig {
-    /// Settings for an environment namespace.
-    pub fn for_env(env: impl Into<String>) -> Self {
-        CrmConfig {
-            env: env.into(),
-            ..CrmConfig::default()
-        }
-    }
-}
-
-/// Why an event was refused before anything was recorded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HandleError {
-    /// The event is malformed in a way that leaves nothing to record (no id can be derived,
-    /// unknown `detail-type`, not JSON).
-    #[error("event rejected: {0}")]
-    Rejected(#[from] EventError),
-    /// A store failed; the event may be redelivered safely.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What happened to one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Recorded and processed.
-    Processed,
-    /// Acknowledged and ignored (an Auth0 log type this stack does not act on).
-    Ignored,
-    /// Already recorded (a redelivery): nothing was written.
-    Duplicate,
-    /// Recorded, failed with a retryable error: a later sweep retries it.
-    Retrying,
-    /// Recorded and dead-lettered with a reason.
-    Dlq,
-    /// Recorded but not processed now (another processor holds it).
-    Pending,
-}
-
-impl Outcome {
-    /// The outcome's name (`processed`, `ignored`, `duplicate`, `retrying`, `dlq`,
-    /// `pending`).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Processed => "processed",
-            Outcome::Ignored => "ignored",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Retrying => "retrying",
-            Outcome::Dlq => "dlq",
-            Outcome::Pending => "pending",
-        }
-    }
-
-    fn of(status: ProcessingStatus) -> Outcome {
-        match status {
-            ProcessingStatus::Processed => Outcome::Processed,
-            ProcessingStatus::Retrying => Outcome::Retrying,
-            ProcessingStatus::Dlq => Outcome::Dlq,
-            ProcessingStatus::New | ProcessingStatus::Processing => Outcome::Pending,
-        }
-    }
-}
-
-/// The result of [`Crm::handle`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HandleReport {
-    /// The event's `detail-type`.
-    pub detail_type: String,
-    /// What happened.
-    pub outcome: Outcome,
-    /// The notification's id, when one was recorded (or already existed).
-    pub notification_id: Option<String>,
-    /// The notification's type.
-    pub kind: Option<NotificationType>,
-    /// Why it was ignored, retried or dead-lettered.
-    pub reason: Option<String>,
-    /// What HubSpot returned: contact id, timeline event id or email status id.
-    pub hubspot_ref: Option<String>,
-}
-
-/// Summary of [`Crm::cleanup`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CleanupSummary {
-    /// Processed notifications deleted.
-    pub deleted: usize,
-    /// Processed transactional emails kept as a record of what was sent.
-    pub kept_emails: usize,
-    /// Processed notifications kept because they changed within the retention period.
-    pub kept_recent: usize,
-}
+pub use builder::{BuildError, CrmBuilder, MAIN_TOKEN_ITEM, Stores};
+pub use types::{
+    CleanupSummary, CrmConfig, HandleError, HandleReport, Outcome, RETENTION, Recorded,
+};
 
 /// How many pages a sweep works on at once (see [`CrmConfig::page_size`]).
 const PAGES_IN_FLIGHT: usize = 2;
 
-/// How long processed notifications are kept.
-pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The stack: a HubSpot client, the stores, a directory and a clock.
+/// The stack: a HubSpot client, the stores, a directory and a clock. Built with
+/// [`Crm::builder`].
 ///
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -172,67 +47,19 @@ pub struct Crm {
     pub(crate) config: CrmConfig,
 }
 
-/// What [`Crm::record`] did with an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Recorded {
-    /// A new notification was written.
-    Created {
-        /// Its id.
-        id: String,
-        /// Its type.
-        kind: NotificationType,
-    },
-    /// The notification existed already.
-    Duplicate {
-        /// Its id.
-        id: String,
-        /// Its type.
-        kind: NotificationType,
-    },
-    /// The event was recorded, but its payload is invalid: it was dead-lettered at once.
-    Invalid {
-        /// Its id.
-        id: String,
-        /// Its type.
-        kind: NotificationType,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An event this stack acknowledges and ignores.
-    Ignored {
-        /// Why.
-        reason: String,
-    },
-}
-
 impl Crm {
-    /// Wires the stack together with the system clock and default settings.
-    pub fn new(
-        hubspot: hubspot_client::Client,
-        notifications: Arc<dyn NotificationStore>,
-        templates: Arc<dyn TemplateStore>,
-        lookups: Arc<dyn LookupStore>,
-        directory: Arc<dyn UserDirectory>,
-    ) -> Self {
-        Crm {
-            hubspot,
-            notifications,
-            templates,
-            lookups,
-            directory,
-            clock: Arc::new(SystemClock),
-            config: CrmConfig::default(),
-        }
+    /// A builder: see [`CrmBuilder`].
+    pub fn builder() -> CrmBuilder {
+        CrmBuilder::default()
     }
 
-    /// Replaces the settings.
+    /// The same stack with other settings.
     pub fn with_config(mut self, config: CrmConfig) -> Self {
         self.config = config;
         self
     }
 
-    /// Replaces the clock.
+    /// The same stack with another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -314,96 +141,19 @@ impl Crm {
     /// whose payload is invalid but identifiable are recorded and dead-lettered at once;
     /// events with nothing to record are rejected.
     pub async fn record(&self, envelope: &Envelope) -> Result<Recorded, HandleError> {
-        let detail = &envelope.detail;
-        let (kind, id, label, details, validation) = match envelope.detail_type.as_str() {
-            AUTH0_LOG => {
-                let log_type = events::auth0_log_type(detail)?;
-                match log_type.as_str() {
-                    "ss" => {
-                        let id = Registration::user_id_from_detail(detail)?;
-                        let label = detail
-                            .pointer("/data/details/body/email")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned();
-                        let check = Registration::from_detail(detail).map(|_| ());
-                        (
-                            NotificationType::UserRegistration,
-                            id,
-                            label,
-                            detail.clone(),
-                            check,
-                        )
-                    }
-                    "s" => {
-                        let id = derived_id(NotificationType::UserLogin, envelope.require_id()?);
-                        let label = Login::label_from_detail(detail).unwrap_or_default();
-                        let check = Login::from_detail(detail).map(|_| ());
-                        (
-                            NotificationType::UserLogin,
-                            id,
-                            label,
-                            detail.clone(),
-                            check,
-                        )
-                    }
-                    other => {
-                        tracing::debug!(log_type = other, "Auth0 log type ignored");
-                        return Ok(Recorded::Ignored {
-                            reason: format!("Auth0 log type {other:?} is not acted on"),
-                        });
-                    }
-                }
-            }
-            TASK_SIGNUP => {
-                let id = TaskSignup::id_from_detail(detail)?;
-                let label = detail
-                    .get("user_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let check = TaskSignup::from_detail(detail).map(|_| ());
-                (
-                    NotificationType::TaskSignup,
-                    id,
-                    label,
-                    detail.clone(),
-                    check,
-                )
-            }
-            TRANSACTIONAL_EMAIL | CUSTOM_EMAIL => {
-                let id = derived_id(NotificationType::TransactionalEmail, envelope.require_id()?);
-                let normalized = if envelope.detail_type == CUSTOM_EMAIL {
-                    TransactionalEmail::normalize_custom_email(detail)
-                } else {
-                    Ok(detail.clone())
-                };
-                let (details, check) = match normalized {
-                    Ok(d) => {
-                        let check = TransactionalEmail::from_detail(&d).map(|_| ());
-                        (d, check)
-                    }
-                    Err(e) => (detail.clone(), Err(e)),
-                };
-                let label = TransactionalEmail::from_detail(&details)
-                    .map(|e| e.label())
-                    .unwrap_or_else(|_| {
-                        detail
-                            .get("template_name")
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown-template")
-                            .to_owned()
-                    });
-                (
-                    NotificationType::TransactionalEmail,
-                    id,
-                    label,
-                    details,
-                    check,
-                )
-            }
-            other => return Err(EventError::UnsupportedDetailType(other.to_owned()).into()),
+        let Some((kind, draft)) = draft(envelope)? else {
+            let log_type = auth0_log_type(&envelope.detail)?;
+            tracing::debug!(log_type = %log_type, "Auth0 log type ignored");
+            return Ok(Recorded::Ignored {
+                reason: format!("Auth0 log type {log_type:?} is not acted on"),
+            });
         };
+        let processor::Draft {
+            id,
+            label,
+            details,
+            validation,
+        } = draft;
         let now = self.clock.now();
         let notification = Notification::new(id.clone(), kind, label, details, now);
         if self.notifications.put_if_absent(&notification).await? == PutOutcome::Duplicate {
@@ -483,7 +233,7 @@ impl Crm {
                 if failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return Ok(None);
                 }
-                let result = self.process_batch(ids, deadline).await;
+                let result = processor::process_batch(self, ids, deadline).await;
                 if result.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -514,7 +264,7 @@ impl Crm {
                 candidates.push(id.clone());
             }
         }
-        self.process_batch(candidates, deadline).await
+        processor::process_batch(self, candidates, deadline).await
     }
 
     /// Deletes `processed` notifications older than [`RETENTION`] before `now`, except
@@ -548,6 +298,22 @@ impl Crm {
             self.config.lease,
         )
     }
+}
+
+/// The notification type whose event `envelope` is, and the notification it becomes; `None`
+/// for an `Auth0 log` this stack does not act on; an error for an event no type takes.
+fn draft(envelope: &Envelope) -> Result<Option<(NotificationType, processor::Draft)>, EventError> {
+    for kind in processor::kinds() {
+        if let Some(draft) = kind.draft(envelope)? {
+            return Ok(Some((kind.kind(), draft)));
+        }
+    }
+    if envelope.detail_type == AUTH0_LOG {
+        return Ok(None);
+    }
+    Err(EventError::UnsupportedDetailType(
+        envelope.detail_type.clone(),
+    ))
 }
 
 /// The lease of a claim made at `now_ms`: the invocation's deadline (epoch milliseconds)

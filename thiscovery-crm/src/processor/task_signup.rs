@@ -1,0 +1,185 @@
+//! `task-signup`: a thiscovery task signup becomes a timeline event on the contact (batch
+//! create; the event id is the user-task id, so a resend is a conflict, not a second event).
+//! The timeline template id comes from the lookups table (`/{env}/task-signup`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use hubspot_client::ItemFailure;
+use hubspot_client::timeline::TimelineEventRequest;
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+
+use super::decision::Failure;
+use super::{Draft, Kind, Results};
+use crate::crm::Crm;
+use crate::events::{Envelope, EventError, TASK_SIGNUP, TaskSignup};
+use crate::notification::{Notification, NotificationType};
+use crate::store::task_signup_lookup_key;
+
+/// Task signups.
+pub(crate) struct TaskSignups;
+
+#[async_trait]
+impl Kind for TaskSignups {
+    fn kind(&self) -> NotificationType {
+        NotificationType::TaskSignup
+    }
+
+    fn draft(&self, envelope: &Envelope) -> Result<Option<Draft>, EventError> {
+        let detail = &envelope.detail;
+        if envelope.detail_type != TASK_SIGNUP {
+            return Ok(None);
+        }
+        Ok(Some(Draft {
+            id: TaskSignup::id_from_detail(detail)?,
+            label: detail
+                .get("user_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            details: detail.clone(),
+            validation: TaskSignup::from_detail(detail).map(|_| ()),
+        }))
+    }
+
+    async fn process(&self, crm: &Crm, items: &[Notification]) -> Results {
+        let template = match template(crm).await {
+            Ok(t) => t,
+            Err(f) => {
+                return items
+                    .iter()
+                    .map(|n| (n.id.clone(), Err(f.clone())))
+                    .collect();
+            }
+        };
+        let mut results = Results::new();
+        let mut requests = Vec::new();
+        // Event id (the user-task id) -> the notifications it answers for.
+        let mut items_of: HashMap<String, Vec<String>> = HashMap::new();
+        for n in items {
+            let signup = match TaskSignup::from_detail(&n.details) {
+                Ok(s) => s,
+                Err(e) => {
+                    results.insert(n.id.clone(), Err(Failure::invalid(e)));
+                    continue;
+                }
+            };
+            match request(crm, &template, &signup).await {
+                Ok(request) => {
+                    items_of
+                        .entry(signup.user_task_id.clone())
+                        .or_default()
+                        .push(n.id.clone());
+                    requests.push(request);
+                }
+                Err(f) => {
+                    results.insert(n.id.clone(), Err(f));
+                }
+            }
+        }
+        if requests.is_empty() {
+            return results;
+        }
+        let outcome = crm.hubspot.timeline().create_batch(requests).await;
+        let mut answer = |event_id: &str, result: super::ItemResult| {
+            for id in items_of.get(event_id).into_iter().flatten() {
+                results.insert(id.clone(), result.clone());
+            }
+        };
+        for event in &outcome.created {
+            answer(&event.id, Ok(Some(event.id.clone())));
+        }
+        for failure in &outcome.failures {
+            answer(
+                &failure.id,
+                if is_conflict(&failure.reason) {
+                    // The event id is the user-task id: a conflict means it is recorded.
+                    Ok(Some(failure.id.clone()))
+                } else {
+                    Err(Failure::item(
+                        "HubSpot timeline event failed",
+                        &failure.reason,
+                    ))
+                },
+            );
+        }
+        for ids in items_of.values() {
+            for id in ids {
+                results.entry(id.clone()).or_insert_with(|| {
+                    Err(Failure::retry("HubSpot returned no result for the event"))
+                });
+            }
+        }
+        results
+    }
+}
+
+/// The task-signup timeline template id (lookup `/{env}/task-signup`, `details.hubspot_id`).
+async fn template(crm: &Crm) -> Result<String, Failure> {
+    let key = task_signup_lookup_key(&crm.config.env);
+    let details = crm
+        .lookups
+        .get_lookup(&key)
+        .await
+        .map_err(|e| Failure::store("could not read the task-signup timeline template", &e))?
+        .ok_or_else(|| {
+            Failure::retry(format!(
+                "lookup {key} is missing (the task-signup timeline template id)"
+            ))
+        })?;
+    match details.get("hubspot_id") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(Failure::retry(format!(
+            "lookup {key} has no details.hubspot_id"
+        ))),
+    }
+}
+
+/// The timeline event of a signup: on the contact by `crm_id`, else by the user's email.
+async fn request(
+    crm: &Crm,
+    template: &str,
+    signup: &TaskSignup,
+) -> Result<TimelineEventRequest, Failure> {
+    let request = match &signup.crm_id {
+        Some(crm_id) => {
+            TimelineEventRequest::for_object(template, &signup.user_task_id, crm_id.as_str())
+        }
+        None => {
+            let user = crm
+                .directory
+                .user_by_id(&signup.user_id)
+                .await
+                .map_err(|e| {
+                    Failure::directory(
+                        &format!("could not find the email of user {}", signup.user_id),
+                        &e,
+                    )
+                })?;
+            TimelineEventRequest::for_email(template, &signup.user_task_id, user.email)
+        }
+    };
+    let timestamp = signup.created.format(&Rfc3339).unwrap_or_default();
+    Ok(request
+        .token("project_id", signup.project_id.as_str())
+        .token("project_name", signup.project_name.as_str())
+        .token("task_id", signup.task_id.as_str())
+        .token("task_name", signup.task_name.as_str())
+        .token("task_type_id", signup.task_type_id.as_str())
+        .token("task_type_name", signup.task_type_name.as_str())
+        .token("signup_event_type", "Sign-up")
+        .timestamp(timestamp))
+}
+
+fn is_conflict(reason: &ItemFailure) -> bool {
+    match reason {
+        ItemFailure::Rejected(detail) => {
+            detail.category.as_deref() == Some("CONFLICT")
+                || detail.status.as_deref() == Some("409")
+        }
+        ItemFailure::RequestFailed(e) => e.is_conflict(),
+        _ => false,
+    }
+}
