@@ -21,6 +21,24 @@
 //! its slot only if it wakes within half of that (at least 2 ms), so HubSpot's
 //! `X-HubSpot-RateLimit-Remaining` stays above 0 (at 0 the limiter holds every send for the
 //! window); one that wakes later (a stalled runtime) takes a new slot.
+//!
+//! # Why its own GCRA, not `governor`
+//!
+//! The project was first specified with the `governor` crate, and the first limiter was a
+//! `governor` GCRA with the quota maths above. `governor` decides at the moment of a check: a
+//! refused `check` says when the next request could conform but reserves nothing, so a caller
+//! sleeps until then and checks again (`until_ready` does the same), and its request counts
+//! from the instant it actually wakes. Every timer overshoot (tokio's 1 ms granularity plus
+//! scheduling) was therefore lost for good, and all waiters raced for the same instant. The B1
+//! pipeline benchmark measured it: 12.0 ms per request against a 10.42 ms period at a scaled 50
+//! per 500 ms window (−14%), and 105.3 ms against 104.2 ms at HubSpot's real 104 ms period
+//! (−1%). Reserving the slot at the first call and sleeping until it is what this limiter does
+//! instead (commit e22140c; the late-caller rule is e62fde4, without which the bench saw 100 of
+//! 100 requests in one rolling window, against 98–99 with it). B1's in-memory ratio at the 50
+//! per 500 ms window went from 0.808 just before the change (0.835 at best) to 0.906 on the
+//! tree that also paged the sweep (ab38c1c), and at HubSpot's pacing the stack now reaches
+//! 0.954 of the limiter's own 0.955 ceiling. `BENCHMARKS.md` has the current figures,
+//! `benches/HISTORY.md` these runs.
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -115,8 +115,8 @@ impl Response {
 ///
 /// The body is decoded with plain `serde_json` first; only a body that fails is decoded a
 /// second time through `serde_path_to_error` to find the path. Tracking the path on every
-/// response cost about as much CPU as the rest of the client's per-call work (B2 in
-/// BENCHMARKS.md), and successful responses are the common case.
+/// response cost about as much CPU as the rest of the client's per-call work (B2's first
+/// run, in benches/HISTORY.md), and successful responses are the common case.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     match serde_json::from_slice(body) {
         Ok(value) => Ok(value),
