@@ -11,10 +11,9 @@
 //! - `item/*`: a notification to and from its DynamoDB attribute map.
 //! - `classify/*`: `classify_status`, and `ApiError::from_body` on a HubSpot 429 body and on
 //!   an HTML 502 page from a proxy.
-//! - `upsert_body/100_contacts`: the JSON body of one batch upsert of 100 contacts. The
-//!   client's body type is private, so this serializes structs of the same shape
-//!   (`{"inputs":[{"id","idProperty","properties"}]}`), built from 100 `ContactUpsert`s as
-//!   the client builds them.
+//! - `upsert_body/100_contacts`: the JSON body of one batch upsert of 100 contacts (the
+//!   client's own `UpsertBatchRequest`), built from 100 `ContactUpsert`s as the client
+//!   builds them.
 
 // Bench code: a failure to set up is a bug in the bench, so unwrap is what we want.
 #![allow(clippy::unwrap_used)]
@@ -23,24 +22,17 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hubspot_client::contacts::{ContactUpsert, Properties};
+use hubspot_client::contacts::{ContactUpsert, UpsertBatchRequest};
 use hubspot_client::{ApiError, classify_status};
-use serde::Serialize;
 use thiscovery_crm::events::{Envelope, Login, Registration, TaskSignup, TransactionalEmail};
 use thiscovery_crm::notification::{Notification, NotificationType};
 use thiscovery_crm::store::dynamodb::{notification_from_item, notification_to_item};
 use time::OffsetDateTime;
 
-const REGISTRATION: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/auth0-registration.json");
-const LOGIN: &str = include_str!("../thiscovery-crm/tests/fixtures/events/auth0-login.json");
-const TASK_SIGNUP: &str = include_str!("../thiscovery-crm/tests/fixtures/events/task-signup.json");
-const EMAIL_TO_ADDRESS: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-address.json");
-const EMAIL_TO_USER: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/transactional-email-to-user.json");
-const CUSTOM_EMAIL: &str =
-    include_str!("../thiscovery-crm/tests/fixtures/events/custom-email.json");
+use thiscovery_crm::testing::fixtures::{
+    AUTH0_LOGIN as LOGIN, AUTH0_REGISTRATION as REGISTRATION, CUSTOM_EMAIL, EMAIL_TO_ADDRESS,
+    EMAIL_TO_USER, TASK_SIGNUP,
+};
 
 /// A HubSpot 429 as the API sends it.
 const BODY_429: &[u8] = br#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","correlationId":"c033cdaa-2c40-4a64-ae48-b4cec88dad24","policyName":"TEN_SECONDLY_ROLLING","requestId":"3d3e35b7-0dae-4b9f-a6e3-9c230cbcf8dd"}"#;
@@ -146,20 +138,6 @@ fn classify(c: &mut Criterion) {
     group.finish();
 }
 
-/// The shape of the client's private `UpsertBatchRequest` (hubspot-client/src/contacts.rs).
-#[derive(Serialize)]
-struct UpsertBatchRequest<'a> {
-    inputs: Vec<UpsertInput<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UpsertInput<'a> {
-    id: &'a str,
-    id_property: &'static str,
-    properties: &'a Properties,
-}
-
 /// 100 registrations' upserts, as the processor builds them (the client adds `email`).
 fn hundred_upserts() -> Vec<ContactUpsert> {
     (0..100)
@@ -184,16 +162,11 @@ fn upsert_body(c: &mut Criterion) {
     let mut group = c.benchmark_group("upsert_body");
     group.bench_function("100_contacts", |b| {
         b.iter(|| {
-            let body = UpsertBatchRequest {
-                inputs: black_box(&upserts)
+            let body = UpsertBatchRequest::by_email(
+                black_box(&upserts)
                     .iter()
-                    .map(|u| UpsertInput {
-                        id: &u.email,
-                        id_property: "email",
-                        properties: &u.properties,
-                    })
-                    .collect(),
-            };
+                    .map(|u| (u.email.as_str(), &u.properties)),
+            );
             serde_json::to_vec(&body).unwrap()
         })
     });

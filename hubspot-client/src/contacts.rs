@@ -97,7 +97,7 @@ impl ContactUpsert {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct UpsertInput<'a> {
     id: &'a str,
@@ -105,9 +105,40 @@ struct UpsertInput<'a> {
     properties: &'a Properties,
 }
 
-#[derive(Serialize)]
-struct UpsertBatchRequest<'a> {
+/// The body of one batch upsert by email, exactly as [`ContactsApi::upsert_by_email`] and
+/// each chunk of [`ContactsApi::batch_upsert_by_email`] send it:
+/// `{"inputs":[{"id":email,"idProperty":"email","properties":{...}}]}`. Public so that a
+/// caller (or a benchmark) can see and serialize what is sent; the calls build it themselves.
+///
+/// ```
+/// use hubspot_client::contacts::{Properties, UpsertBatchRequest};
+///
+/// let mut properties = Properties::new();
+/// properties.insert("email".into(), "ada@example.org".into());
+/// let body = UpsertBatchRequest::by_email([("ada@example.org", &properties)]);
+/// let json = serde_json::to_string(&body).unwrap();
+/// assert!(json.starts_with(r#"{"inputs":[{"id":"ada@example.org","idProperty":"email""#));
+/// ```
+#[derive(Debug, Serialize)]
+pub struct UpsertBatchRequest<'a> {
     inputs: Vec<UpsertInput<'a>>,
+}
+
+impl<'a> UpsertBatchRequest<'a> {
+    /// A body upserting each `(email, properties)` by email. The email is used as given:
+    /// the calls normalize it (and add it to the properties) first.
+    pub fn by_email(inputs: impl IntoIterator<Item = (&'a str, &'a Properties)>) -> Self {
+        UpsertBatchRequest {
+            inputs: inputs
+                .into_iter()
+                .map(|(id, properties)| UpsertInput {
+                    id,
+                    id_property: "email",
+                    properties,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -253,13 +284,7 @@ impl ContactsApi<'_> {
         let mut properties = properties;
         let key = normalize_email(email);
         properties.insert("email".to_owned(), key.clone());
-        let body = UpsertBatchRequest {
-            inputs: vec![UpsertInput {
-                id: &key,
-                id_property: "email",
-                properties: &properties,
-            }],
-        };
+        let body = UpsertBatchRequest::by_email([(key.as_str(), &properties)]);
         let request = Request::new(
             "contacts.batch_upsert",
             Method::POST,
@@ -310,16 +335,11 @@ impl ContactsApi<'_> {
             inner.batch_size,
             inner.batch_concurrency,
             |chunk| async move {
-                let body = UpsertBatchRequest {
-                    inputs: chunk
+                let body = UpsertBatchRequest::by_email(
+                    chunk
                         .iter()
-                        .map(|(email, properties)| UpsertInput {
-                            id: email,
-                            id_property: "email",
-                            properties,
-                        })
-                        .collect(),
-                };
+                        .map(|(email, properties)| (email.as_str(), properties)),
+                );
                 let request = Request::new(
                     "contacts.batch_upsert",
                     Method::POST,

@@ -8,7 +8,7 @@ use hubspot_client::contacts::{ContactUpsert, normalize_email};
 use time::OffsetDateTime;
 
 use super::decision::Failure;
-use super::{Draft, Kind, Results};
+use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
 use crate::events::{AUTH0_LOG, Envelope, EventError, Login, auth0_log_type};
 use crate::notification::{Notification, NotificationType, derived_id};
@@ -38,15 +38,7 @@ impl Kind for Logins {
 
     async fn process(&self, crm: &Crm, items: &[Notification]) -> Results {
         let mut results = Results::new();
-        let mut logins = Vec::with_capacity(items.len());
-        for n in items {
-            match Login::from_detail(&n.details) {
-                Ok(login) => logins.push((n.id.clone(), login)),
-                Err(e) => {
-                    results.insert(n.id.clone(), Err(Failure::invalid(e)));
-                }
-            }
-        }
+        let logins = parse_each(items, Login::from_detail, &mut results);
         if logins.is_empty() {
             return results;
         }

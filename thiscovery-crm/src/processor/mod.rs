@@ -132,6 +132,26 @@ pub(crate) fn kinds() -> impl Iterator<Item = &'static dyn Kind> {
     STAGES.iter().flat_map(|stage| stage.iter().copied())
 }
 
+/// Parses each item's details with `parse`: the items that parse, with their notification
+/// ids; an item that does not is given its result (dead-lettered, naming the field) in
+/// `results`.
+pub(crate) fn parse_each<T>(
+    items: &[Notification],
+    parse: impl Fn(&Value) -> Result<T, EventError>,
+    results: &mut Results,
+) -> Vec<(String, T)> {
+    let mut parsed = Vec::with_capacity(items.len());
+    for n in items {
+        match parse(&n.details) {
+            Ok(value) => parsed.push((n.id.clone(), value)),
+            Err(e) => {
+                results.insert(n.id.clone(), Err(Failure::invalid(e)));
+            }
+        }
+    }
+    parsed
+}
+
 /// How many claims, and how many write-backs, a page has in flight.
 const STORE_CONCURRENCY: usize = 16;
 

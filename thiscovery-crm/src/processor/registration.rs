@@ -6,7 +6,7 @@ use hubspot_client::contacts::ContactUpsert;
 use serde_json::Value;
 
 use super::decision::Failure;
-use super::{Draft, Kind, Results};
+use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
 use crate::events::{AUTH0_LOG, Envelope, EventError, Registration, auth0_log_type};
 use crate::notification::{Notification, NotificationType};
@@ -40,15 +40,7 @@ impl Kind for Registrations {
 
     async fn process(&self, crm: &Crm, items: &[Notification]) -> Results {
         let mut results = Results::new();
-        let mut registrations = Vec::with_capacity(items.len());
-        for n in items {
-            match Registration::from_detail(&n.details) {
-                Ok(r) => registrations.push((n.id.clone(), r)),
-                Err(e) => {
-                    results.insert(n.id.clone(), Err(Failure::invalid(e)));
-                }
-            }
-        }
+        let registrations = parse_each(items, Registration::from_detail, &mut results);
         if registrations.is_empty() {
             return results;
         }

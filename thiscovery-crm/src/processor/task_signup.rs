@@ -11,7 +11,7 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
 use super::decision::Failure;
-use super::{Draft, Kind, Results};
+use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
 use crate::events::{Envelope, EventError, TASK_SIGNUP, TaskSignup};
 use crate::notification::{Notification, NotificationType};
@@ -57,24 +57,14 @@ impl Kind for TaskSignups {
         let mut requests = Vec::new();
         // Event id (the user-task id) -> the notifications it answers for.
         let mut items_of: HashMap<String, Vec<String>> = HashMap::new();
-        for n in items {
-            let signup = match TaskSignup::from_detail(&n.details) {
-                Ok(s) => s,
-                Err(e) => {
-                    results.insert(n.id.clone(), Err(Failure::invalid(e)));
-                    continue;
-                }
-            };
+        for (id, signup) in parse_each(items, TaskSignup::from_detail, &mut results) {
             match request(crm, &template, &signup).await {
                 Ok(request) => {
-                    items_of
-                        .entry(signup.user_task_id.clone())
-                        .or_default()
-                        .push(n.id.clone());
+                    items_of.entry(signup.user_task_id).or_default().push(id);
                     requests.push(request);
                 }
                 Err(f) => {
-                    results.insert(n.id.clone(), Err(f));
+                    results.insert(id, Err(f));
                 }
             }
         }
