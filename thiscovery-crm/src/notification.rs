@@ -96,6 +96,15 @@ impl ProcessingStatus {
         }
     }
 
+    /// Every status.
+    pub const ALL: [ProcessingStatus; 5] = [
+        ProcessingStatus::New,
+        ProcessingStatus::Processing,
+        ProcessingStatus::Processed,
+        ProcessingStatus::Retrying,
+        ProcessingStatus::Dlq,
+    ];
+
     /// Statuses that mean "work to do" (with `processing` only once its lease expired).
     pub const PENDING: [ProcessingStatus; 3] = [
         ProcessingStatus::New,
@@ -113,14 +122,10 @@ impl fmt::Display for ProcessingStatus {
 impl FromStr for ProcessingStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "new" => ProcessingStatus::New,
-            "processing" => ProcessingStatus::Processing,
-            "processed" => ProcessingStatus::Processed,
-            "retrying" => ProcessingStatus::Retrying,
-            "dlq" => ProcessingStatus::Dlq,
-            other => return Err(format!("unknown processing status {other:?}")),
-        })
+        ProcessingStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown processing status {s:?}"))
     }
 }
 

@@ -2,15 +2,21 @@
 //!
 //! `details` maps round-trip as boto3 writes them (numbers as `N`, null as `NULL`);
 //! [`ItemReader`] reads an item's attributes and names the attribute that is wrong; a
-//! notification maps to and from its item in the production format.
+//! notification maps to and from its item in the production format, and a sweep's
+//! [`PendingKey`] from the few attributes the keys query projects.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
+use super::attr::{
+    CREATED, DETAILS, ID, LABEL, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
+    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, TYPE,
+};
 use crate::notification::Notification;
-use crate::store::StoreError;
+use crate::store::{PendingKey, StoreError};
 
 /// JSON to a DynamoDB attribute, as boto3 writes it (numbers as `N`, null as `NULL`).
 pub fn json_to_attr(value: &Value) -> AttributeValue {
@@ -87,7 +93,7 @@ pub(super) struct ItemReader<'a> {
 
 impl<'a> ItemReader<'a> {
     pub(super) fn new(table: &'a str, item: &'a Item) -> Self {
-        let id = match item.get("id") {
+        let id = match item.get(ID) {
             Some(AttributeValue::S(id)) => id.clone(),
             _ => "(no id)".to_owned(),
         };
@@ -127,6 +133,11 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    /// A string attribute parsed (a type or a status); a value that does not parse is corrupt.
+    pub(super) fn parsed<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, StoreError> {
+        self.string(name)?.parse().map_err(|e| self.corrupt(e))
+    }
+
     pub(super) fn json(&self, name: &str) -> Result<Value, StoreError> {
         match self.item.get(name) {
             None => Ok(Value::Null),
@@ -138,62 +149,61 @@ impl<'a> ItemReader<'a> {
 /// Reads a notification from its DynamoDB item (`table` names the table in errors).
 pub fn notification_from_item(table: &str, item: &Item) -> Result<Notification, StoreError> {
     let r = ItemReader::new(table, item);
-    let kind = r
-        .string("type")?
-        .parse()
-        .map_err(|e: String| r.corrupt(e))?;
-    let status = r
-        .string("processing_status")?
-        .parse()
-        .map_err(|e: String| r.corrupt(e))?;
-    let created = r.string("created")?;
+    let kind = r.parsed(TYPE)?;
+    let status = r.parsed(PROCESSING_STATUS)?;
+    let created = r.string(CREATED)?;
     Ok(Notification {
-        id: r.string("id")?,
+        id: r.string(ID)?,
         kind,
-        label: r.opt_string("label")?.unwrap_or_default(),
-        details: r.json("details")?,
+        label: r.opt_string(LABEL)?.unwrap_or_default(),
+        details: r.json(DETAILS)?,
         status,
-        fail_count: r.opt_i64("processing_fail_count")?.unwrap_or(0).max(0) as u32,
-        error_message: r.opt_string("processing_error_message")?,
-        modified: r.opt_string("modified")?.unwrap_or_else(|| created.clone()),
+        fail_count: r.opt_i64(PROCESSING_FAIL_COUNT)?.unwrap_or(0).max(0) as u32,
+        error_message: r.opt_string(PROCESSING_ERROR_MESSAGE)?,
+        modified: r.opt_string(MODIFIED)?.unwrap_or_else(|| created.clone()),
         created,
-        lease_expires_ms: r.opt_i64("lease_expires")?,
-        lease_owner: r.opt_string("lease_owner")?,
+        lease_expires_ms: r.opt_i64(LEASE_EXPIRES)?,
+        lease_owner: r.opt_string(LEASE_OWNER)?,
     })
 }
 
 /// A notification as its DynamoDB item, in the production format.
 pub fn notification_to_item(notification: &Notification) -> Item {
     let mut item = Item::from([
-        ("id".to_owned(), s(&notification.id)),
-        ("type".to_owned(), s(notification.kind.as_str())),
-        ("label".to_owned(), s(&notification.label)),
-        ("details".to_owned(), json_to_attr(&notification.details)),
+        (ID.to_owned(), s(&notification.id)),
+        (TYPE.to_owned(), s(notification.kind.as_str())),
+        (LABEL.to_owned(), s(&notification.label)),
+        (DETAILS.to_owned(), json_to_attr(&notification.details)),
         (
-            "processing_status".to_owned(),
+            PROCESSING_STATUS.to_owned(),
             s(notification.status.as_str()),
         ),
-        (
-            "processing_fail_count".to_owned(),
-            n_attr(notification.fail_count),
-        ),
-        ("created".to_owned(), s(&notification.created)),
-        ("modified".to_owned(), s(&notification.modified)),
+        (PROCESSING_FAIL_COUNT.to_owned(), n(notification.fail_count)),
+        (CREATED.to_owned(), s(&notification.created)),
+        (MODIFIED.to_owned(), s(&notification.modified)),
     ]);
     if let Some(message) = &notification.error_message {
-        item.insert("processing_error_message".into(), s(message));
+        item.insert(PROCESSING_ERROR_MESSAGE.into(), s(message));
     }
     if let Some(lease) = notification.lease_expires_ms {
-        item.insert("lease_expires".into(), n(lease));
+        item.insert(LEASE_EXPIRES.into(), n(lease));
     }
     if let Some(owner) = &notification.lease_owner {
-        item.insert("lease_owner".into(), s(owner));
+        item.insert(LEASE_OWNER.into(), s(owner));
     }
     item
 }
 
-pub(super) fn n_attr(v: u32) -> AttributeValue {
-    n(v)
+/// Reads a [`PendingKey`] from an item of the keys query, projected to [`ID`], [`CREATED`],
+/// [`PROCESSING_STATUS`] and [`LEASE_EXPIRES`].
+pub(super) fn pending_key_from_item(table: &str, item: &Item) -> Result<PendingKey, StoreError> {
+    let r = ItemReader::new(table, item);
+    Ok(PendingKey::new(
+        r.string(ID)?,
+        r.string(CREATED)?,
+        r.parsed(PROCESSING_STATUS)?,
+        r.opt_i64(LEASE_EXPIRES)?,
+    ))
 }
 
 #[cfg(test)]
@@ -234,10 +244,10 @@ mod tests {
     #[test]
     fn corrupt_items_name_the_attribute() {
         let item = Item::from([
-            ("id".to_owned(), s("x")),
-            ("type".to_owned(), s("user-login")),
-            ("processing_status".to_owned(), s("weird")),
-            ("created".to_owned(), s("2022-01-01 00:00:00.000000+00:00")),
+            (ID.to_owned(), s("x")),
+            (TYPE.to_owned(), s("user-login")),
+            (PROCESSING_STATUS.to_owned(), s("weird")),
+            (CREATED.to_owned(), s("2022-01-01 00:00:00.000000+00:00")),
         ]);
         let err = notification_from_item("t", &item).unwrap_err();
         assert!(err.to_string().contains("weird"), "{err}");

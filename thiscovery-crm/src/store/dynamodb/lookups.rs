@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
+use super::attr::{CREATED, DETAILS, ID, MODIFIED};
 use super::backend;
 use super::codec::{ItemReader, json_to_attr, s};
 use crate::store::{LookupStore, StoreError};
@@ -33,12 +34,12 @@ impl LookupStore for DynamoLookupStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", s(key))
+            .key(ID, s(key))
             .send()
             .await
             .map_err(|e| backend(format!("get lookup from {}", self.table), e))?;
         out.item()
-            .map(|item| ItemReader::new(&self.table, item).json("details"))
+            .map(|item| ItemReader::new(&self.table, item).json(DETAILS))
             .transpose()
     }
 
@@ -47,10 +48,10 @@ impl LookupStore for DynamoLookupStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("id", s(key))
-            .item("details", json_to_attr(details))
-            .item("created", s(&now))
-            .item("modified", s(&now))
+            .item(ID, s(key))
+            .item(DETAILS, json_to_attr(details))
+            .item(CREATED, s(&now))
+            .item(MODIFIED, s(&now))
             .send()
             .await
             .map_err(|e| backend(format!("put lookup into {}", self.table), e))?;

@@ -5,14 +5,14 @@
 //! Status changes are `UpdateItem`s that touch only the attributes they change, so
 //! attributes this stack does not know survive. Every update is conditional on the item
 //! existing (an unconditional `UpdateItem` would create one).
-
 //!
 //! One file per table: `notifications.rs` (the outbox), `templates.rs`, `lookups.rs` and
-//! `tokens.rs`, and `codec.rs` for the items themselves. Everything public is re-exported
-//! here.
+//! `tokens.rs`; `codec.rs` for the items themselves and `attr.rs` for the attribute names
+//! they all use. Everything public is re-exported here.
 
 use aws_sdk_dynamodb::error::SdkError;
 
+mod attr;
 mod codec;
 mod lookups;
 mod notifications;
@@ -28,7 +28,7 @@ pub use tokens::DynamoTokenStore;
 use crate::store::StoreError;
 
 /// The name of the notifications table's status index.
-pub const STATUS_INDEX: &str = "processing-status-index";
+pub const STATUS_INDEX: &str = attr::STATUS_INDEX;
 
 /// The four table names of a stack.
 #[derive(Debug, Clone, PartialEq, Eq)]

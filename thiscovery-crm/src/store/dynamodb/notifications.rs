@@ -3,8 +3,14 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::codec::{Item, ItemReader, n, n_attr, notification_from_item, notification_to_item, s};
-use super::{STATUS_INDEX, backend, is_condition_failure};
+use super::attr::{
+    CREATED, ID, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
+    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX,
+};
+use super::codec::{
+    Item, n, notification_from_item, notification_to_item, pending_key_from_item, s,
+};
+use super::{backend, is_condition_failure};
 use crate::notification::{Notification, ProcessingStatus};
 use crate::store::{Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError};
 
@@ -24,8 +30,6 @@ impl DynamoNotificationStore {
         }
     }
 
-    /// Every item with `status` in the index (all pages), optionally with `created` before a
-    /// threshold.
     /// The keys of the items with `status`, through every page of the status index, reading
     /// only the four attributes a [`PendingKey`] holds.
     async fn query_status_keys(
@@ -42,27 +46,17 @@ impl DynamoNotificationStore {
                 .index_name(STATUS_INDEX)
                 .key_condition_expression("#s = :s")
                 .projection_expression("#id, #c, #s, #l")
-                .expression_attribute_names("#s", "processing_status")
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_names("#c", "created")
-                .expression_attribute_names("#l", "lease_expires")
+                .expression_attribute_names("#s", PROCESSING_STATUS)
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_names("#c", CREATED)
+                .expression_attribute_names("#l", LEASE_EXPIRES)
                 .expression_attribute_values(":s", s(status.as_str()))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| backend(format!("query {} for {status} keys", self.table), e))?;
             for item in page.items() {
-                let r = ItemReader::new(&self.table, item);
-                let status = r
-                    .string("processing_status")?
-                    .parse()
-                    .map_err(|e: String| r.corrupt(e))?;
-                out.push(PendingKey::new(
-                    r.string("id")?,
-                    r.string("created")?,
-                    status,
-                    r.opt_i64("lease_expires")?,
-                ));
+                out.push(pending_key_from_item(&self.table, item)?);
             }
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -85,12 +79,12 @@ impl DynamoNotificationStore {
                 .query()
                 .table_name(&self.table)
                 .index_name(STATUS_INDEX)
-                .expression_attribute_names("#s", "processing_status")
+                .expression_attribute_names("#s", PROCESSING_STATUS)
                 .expression_attribute_values(":s", s(status.as_str()))
                 .set_exclusive_start_key(start.take());
             query = match created_before {
                 Some(threshold) => query
-                    .key_condition_expression("#s = :s AND created < :t")
+                    .key_condition_expression(format!("#s = :s AND {CREATED} < :t"))
                     .expression_attribute_values(":t", s(threshold)),
                 None => query.key_condition_expression("#s = :s"),
             };
@@ -119,7 +113,7 @@ impl NotificationStore for DynamoNotificationStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(notification_to_item(notification)))
-            .condition_expression("attribute_not_exists(id)")
+            .condition_expression(format!("attribute_not_exists({ID})"))
             .send()
             .await;
         match result {
@@ -134,7 +128,7 @@ impl NotificationStore for DynamoNotificationStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", s(id))
+            .key(ID, s(id))
             .consistent_read(true)
             .send()
             .await
@@ -165,18 +159,19 @@ impl NotificationStore for DynamoNotificationStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("id", s(id))
-            .update_expression(
-                "SET #s = :processing, lease_owner = :owner, lease_expires = :lease, modified = :modified",
-            )
-            .condition_expression(
-                "attribute_exists(id) AND (#s IN (:new, :retrying) OR (#s = :processing AND \
-                 (attribute_not_exists(lease_expires) OR lease_expires < :now)))",
-            )
-            .expression_attribute_names("#s", "processing_status")
-            .expression_attribute_values(":processing", s("processing"))
-            .expression_attribute_values(":new", s("new"))
-            .expression_attribute_values(":retrying", s("retrying"))
+            .key(ID, s(id))
+            .update_expression(format!(
+                "SET #s = :processing, {LEASE_OWNER} = :owner, {LEASE_EXPIRES} = :lease, \
+                 {MODIFIED} = :modified"
+            ))
+            .condition_expression(format!(
+                "attribute_exists({ID}) AND (#s IN (:new, :retrying) OR (#s = :processing AND \
+                 (attribute_not_exists({LEASE_EXPIRES}) OR {LEASE_EXPIRES} < :now)))"
+            ))
+            .expression_attribute_names("#s", PROCESSING_STATUS)
+            .expression_attribute_values(":processing", s(ProcessingStatus::Processing.as_str()))
+            .expression_attribute_values(":new", s(ProcessingStatus::New.as_str()))
+            .expression_attribute_values(":retrying", s(ProcessingStatus::Retrying.as_str()))
             .expression_attribute_values(":owner", s(&claim.owner))
             .expression_attribute_values(":lease", n(claim.lease_until_ms))
             .expression_attribute_values(":now", n(claim.now_ms))
@@ -204,27 +199,27 @@ impl NotificationStore for DynamoNotificationStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("id", s(id))
-            .condition_expression(
-                "attribute_exists(id) AND #s = :processing AND lease_owner = :owner",
-            )
-            .expression_attribute_names("#s", "processing_status")
-            .expression_attribute_values(":processing", s("processing"))
+            .key(ID, s(id))
+            .condition_expression(format!(
+                "attribute_exists({ID}) AND #s = :processing AND {LEASE_OWNER} = :owner"
+            ))
+            .expression_attribute_names("#s", PROCESSING_STATUS)
+            .expression_attribute_values(":processing", s(ProcessingStatus::Processing.as_str()))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":status", s(completion.status.as_str()))
-            .expression_attribute_values(":fails", n_attr(completion.fail_count))
+            .expression_attribute_values(":fails", n(completion.fail_count))
             .expression_attribute_values(":modified", s(&completion.modified));
         update = match &completion.error_message {
             Some(message) => update
-                .update_expression(
-                    "SET #s = :status, processing_fail_count = :fails, modified = :modified, \
-                     processing_error_message = :message REMOVE lease_owner, lease_expires",
-                )
+                .update_expression(format!(
+                    "SET #s = :status, {PROCESSING_FAIL_COUNT} = :fails, {MODIFIED} = :modified, \
+                     {PROCESSING_ERROR_MESSAGE} = :message REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}"
+                ))
                 .expression_attribute_values(":message", s(message)),
-            None => update.update_expression(
-                "SET #s = :status, processing_fail_count = :fails, modified = :modified \
-                 REMOVE lease_owner, lease_expires, processing_error_message",
-            ),
+            None => update.update_expression(format!(
+                "SET #s = :status, {PROCESSING_FAIL_COUNT} = :fails, {MODIFIED} = :modified \
+                 REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}, {PROCESSING_ERROR_MESSAGE}"
+            )),
         };
         match update.send().await {
             Ok(_) => Ok(true),
@@ -249,10 +244,10 @@ impl NotificationStore for DynamoNotificationStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("id", s(id))
+            .key(ID, s(id))
             .condition_expression("#s = :processed")
-            .expression_attribute_names("#s", "processing_status")
-            .expression_attribute_values(":processed", s("processed"))
+            .expression_attribute_names("#s", PROCESSING_STATUS)
+            .expression_attribute_values(":processed", s(ProcessingStatus::Processed.as_str()))
             .send()
             .await;
         match result {

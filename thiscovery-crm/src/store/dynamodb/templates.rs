@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
+use super::attr::{BCC, CC, CONTACT_PROPERTIES, CUSTOM_PROPERTIES, FROM, HS_TEMPLATE_ID, ID};
 use super::backend;
 use super::codec::{Item, ItemReader, json_to_attr, s};
 use crate::store::{EmailTemplate, StoreError, TemplateProperty, TemplateStore};
@@ -25,23 +26,21 @@ impl DynamoTemplateStore {
     }
 }
 
-fn properties_from(
-    value: &Value,
-    r: &ItemReader<'_>,
-    name: &str,
-) -> Result<Vec<TemplateProperty>, StoreError> {
-    match value {
+/// The list of properties in attribute `name` (none if absent).
+fn properties_from(r: &ItemReader<'_>, name: &str) -> Result<Vec<TemplateProperty>, StoreError> {
+    match r.json(name)? {
         Value::Null => Ok(Vec::new()),
-        other => serde_json::from_value(other.clone())
+        other => serde_json::from_value(other)
             .map_err(|e| r.corrupt(format!("{name} must be a list of {{name, required}}: {e}"))),
     }
 }
 
-fn strings_from(value: &Value, r: &ItemReader<'_>, name: &str) -> Result<Vec<String>, StoreError> {
-    match value {
+/// The list of strings in attribute `name` (none if absent; a single string is a list of one).
+fn strings_from(r: &ItemReader<'_>, name: &str) -> Result<Vec<String>, StoreError> {
+    match r.json(name)? {
         Value::Null => Ok(Vec::new()),
-        Value::String(s) => Ok(vec![s.clone()]),
-        other => serde_json::from_value(other.clone())
+        Value::String(s) => Ok(vec![s]),
+        other => serde_json::from_value(other)
             .map_err(|e| r.corrupt(format!("{name} must be a list of strings: {e}"))),
     }
 }
@@ -53,7 +52,7 @@ impl TemplateStore for DynamoTemplateStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", s(name))
+            .key(ID, s(name))
             .send()
             .await
             .map_err(|e| backend(format!("get template from {}", self.table), e))?;
@@ -62,21 +61,13 @@ impl TemplateStore for DynamoTemplateStore {
         };
         let r = ItemReader::new(&self.table, item);
         Ok(Some(EmailTemplate {
-            id: r.string("id")?,
-            hs_template_id: r.string("hs_template_id")?,
-            from: r.opt_string("from")?,
-            cc: strings_from(&r.json("cc")?, &r, "cc")?,
-            bcc: strings_from(&r.json("bcc")?, &r, "bcc")?,
-            contact_properties: properties_from(
-                &r.json("contact_properties")?,
-                &r,
-                "contact_properties",
-            )?,
-            custom_properties: properties_from(
-                &r.json("custom_properties")?,
-                &r,
-                "custom_properties",
-            )?,
+            id: r.string(ID)?,
+            hs_template_id: r.string(HS_TEMPLATE_ID)?,
+            from: r.opt_string(FROM)?,
+            cc: strings_from(&r, CC)?,
+            bcc: strings_from(&r, BCC)?,
+            contact_properties: properties_from(&r, CONTACT_PROPERTIES)?,
+            custom_properties: properties_from(&r, CUSTOM_PROPERTIES)?,
         }))
     }
 

@@ -10,6 +10,8 @@ use hubspot_client::auth::{TokenSet, TokenStore, TokenStoreError};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+use super::attr::token::{ACCESS_TOKEN, EXPIRES_IN, REFRESH_TOKEN, TOKEN_TYPE};
+use super::attr::{CREATED, DETAILS, EXPIRES_AT_MS, ID, MODIFIED, TOKEN_ITEM_TYPE, TYPE};
 use super::backend;
 use super::codec::{ItemReader, n, s};
 use crate::timestamp;
@@ -49,7 +51,7 @@ impl TokenStore for DynamoTokenStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", s(&self.item_id))
+            .key(ID, s(&self.item_id))
             .consistent_read(true)
             .send()
             .await
@@ -58,37 +60,37 @@ impl TokenStore for DynamoTokenStore {
             return Ok(None);
         };
         let r = ItemReader::new(&self.table, item);
-        let details = r.json("details").map_err(Box::new)?;
+        let details = r.json(DETAILS).map_err(Box::new)?;
         let field = |name: &str| -> Result<String, TokenStoreError> {
             details
                 .get(name)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    Box::new(r.corrupt(format!("details.{name} is missing"))) as TokenStoreError
+                    Box::new(r.corrupt(format!("{DETAILS}.{name} is missing"))) as TokenStoreError
                 })
         };
-        let access = field("access_token")?;
-        let refresh = field("refresh_token")?;
+        let access = field(ACCESS_TOKEN)?;
+        let refresh = field(REFRESH_TOKEN)?;
         let expires_in = details
-            .get("expires_in")
+            .get(EXPIRES_IN)
             .and_then(|v| {
                 v.as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
             .unwrap_or(0);
         let expires_in = Duration::from_secs(expires_in);
-        let obtained_at = match r.opt_i64("expires_at_ms").map_err(Box::new)? {
+        let obtained_at = match r.opt_i64(EXPIRES_AT_MS).map_err(Box::new)? {
             Some(at) => UNIX_EPOCH + Duration::from_millis(at.max(0) as u64) - expires_in,
             None => {
-                let modified = r.string("modified").map_err(Box::new)?;
+                let modified = r.string(MODIFIED).map_err(Box::new)?;
                 let t = timestamp::parse(&modified).map_err(|e| Box::new(r.corrupt(e)))?;
                 UNIX_EPOCH + Duration::from_millis(timestamp::epoch_millis(t).max(0) as u64)
             }
         };
         let mut set = TokenSet::new(access, refresh, expires_in, obtained_at);
         set.token_type = details
-            .get("token_type")
+            .get(TOKEN_TYPE)
             .and_then(Value::as_str)
             .map(str::to_owned);
         Ok(Some(set))
@@ -98,12 +100,12 @@ impl TokenStore for DynamoTokenStore {
         let access = tokens.access_token.expose_secret().to_owned();
         let refresh = tokens.refresh_token.expose_secret().to_owned();
         let mut details = HashMap::from([
-            ("access_token".to_owned(), s(access)),
-            ("refresh_token".to_owned(), s(refresh)),
-            ("expires_in".to_owned(), n(tokens.expires_in.as_secs())),
+            (ACCESS_TOKEN.to_owned(), s(access)),
+            (REFRESH_TOKEN.to_owned(), s(refresh)),
+            (EXPIRES_IN.to_owned(), n(tokens.expires_in.as_secs())),
         ]);
         if let Some(kind) = &tokens.token_type {
-            details.insert("token_type".into(), s(kind));
+            details.insert(TOKEN_TYPE.into(), s(kind));
         }
         let obtained = time::OffsetDateTime::from_unix_timestamp_nanos(
             i128::from(millis(tokens.obtained_at)) * 1_000_000,
@@ -113,13 +115,13 @@ impl TokenStore for DynamoTokenStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("id", s(&self.item_id))
-            .update_expression(
-                "SET #t = :type, details = :details, modified = :obtained, expires_at_ms = :exp, \
-                 created = if_not_exists(created, :now)",
-            )
-            .expression_attribute_names("#t", "type")
-            .expression_attribute_values(":type", s("oAuth_token"))
+            .key(ID, s(&self.item_id))
+            .update_expression(format!(
+                "SET #t = :type, {DETAILS} = :details, {MODIFIED} = :obtained, \
+                 {EXPIRES_AT_MS} = :exp, {CREATED} = if_not_exists({CREATED}, :now)"
+            ))
+            .expression_attribute_names("#t", TYPE)
+            .expression_attribute_values(":type", s(TOKEN_ITEM_TYPE))
             .expression_attribute_values(":details", AttributeValue::M(details))
             .expression_attribute_values(":obtained", s(timestamp::format(obtained)))
             .expression_attribute_values(":exp", n(millis(tokens.expires_at())))
