@@ -7,12 +7,14 @@
 //! existing (an unconditional `UpdateItem` would create one).
 //!
 //! One file per table: `notifications.rs` (the outbox), `templates.rs`, `lookups.rs` and
-//! `tokens.rs`; `codec.rs` for the items themselves and `attr.rs` for the attribute names
-//! they all use. Everything public is re-exported here.
+//! `tokens.rs`; `codec.rs` for the items themselves, `attr.rs` for the attribute names they
+//! all use, and `claim.rs` for the claim rule as a condition expression. Everything public is
+//! re-exported here.
 
 use aws_sdk_dynamodb::error::SdkError;
 
 mod attr;
+mod claim;
 mod codec;
 mod lookups;
 mod notifications;

@@ -7,6 +7,7 @@ use super::attr::{
     CREATED, ID, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
     PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX,
 };
+use super::claim::CLAIM_CONDITION;
 use super::codec::{
     Item, n, notification_from_item, notification_to_item, pending_key_from_item, s,
 };
@@ -164,14 +165,11 @@ impl NotificationStore for DynamoNotificationStore {
                 "SET #s = :processing, {LEASE_OWNER} = :owner, {LEASE_EXPIRES} = :lease, \
                  {MODIFIED} = :modified"
             ))
-            .condition_expression(format!(
-                "attribute_exists({ID}) AND (#s IN (:new, :retrying) OR (#s = :processing AND \
-                 (attribute_not_exists({LEASE_EXPIRES}) OR {LEASE_EXPIRES} < :now)))"
-            ))
+            // The claim rule; it names `:processing` too, with the same value.
+            .condition_expression(&CLAIM_CONDITION.expression)
+            .set_expression_attribute_values(Some(CLAIM_CONDITION.values.clone()))
             .expression_attribute_names("#s", PROCESSING_STATUS)
             .expression_attribute_values(":processing", s(ProcessingStatus::Processing.as_str()))
-            .expression_attribute_values(":new", s(ProcessingStatus::New.as_str()))
-            .expression_attribute_values(":retrying", s(ProcessingStatus::Retrying.as_str()))
             .expression_attribute_values(":owner", s(&claim.owner))
             .expression_attribute_values(":lease", n(claim.lease_until_ms))
             .expression_attribute_values(":now", n(claim.now_ms))
