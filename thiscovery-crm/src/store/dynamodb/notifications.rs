@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::attr::{
     CREATED, ID, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
@@ -31,78 +32,72 @@ impl DynamoNotificationStore {
         }
     }
 
+    /// A query of the status index for the items with `status` (`#s = :s`; callers add the
+    /// key condition).
+    fn status_query(&self, status: ProcessingStatus) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .expression_attribute_names("#s", PROCESSING_STATUS)
+            .expression_attribute_values(":s", s(status.as_str()))
+    }
+
+    /// Every item `query` finds, through all its pages, each read with `decode`. The SDK's
+    /// paginator follows `LastEvaluatedKey` (a page can be empty while more remain).
+    async fn all_pages<T>(
+        &self,
+        query: QueryFluentBuilder,
+        what: &str,
+        decode: impl Fn(&str, &Item) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut items = query.into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = items
+            .try_next()
+            .await
+            .map_err(|e| backend(format!("query {} for {what}", self.table), e))?
+        {
+            out.push(decode(&self.table, &item)?);
+        }
+        Ok(out)
+    }
+
     /// The keys of the items with `status`, through every page of the status index, reading
     /// only the four attributes a [`PendingKey`] holds.
     async fn query_status_keys(
         &self,
         status: ProcessingStatus,
     ) -> Result<Vec<PendingKey>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STATUS_INDEX)
-                .key_condition_expression("#s = :s")
-                .projection_expression("#id, #c, #s, #l")
-                .expression_attribute_names("#s", PROCESSING_STATUS)
-                .expression_attribute_names("#id", ID)
-                .expression_attribute_names("#c", CREATED)
-                .expression_attribute_names("#l", LEASE_EXPIRES)
-                .expression_attribute_values(":s", s(status.as_str()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend(format!("query {} for {status} keys", self.table), e))?;
-            for item in page.items() {
-                out.push(pending_key_from_item(&self.table, item)?);
-            }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let query = self
+            .status_query(status)
+            .key_condition_expression("#s = :s")
+            .projection_expression("#id, #c, #s, #l")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_names("#c", CREATED)
+            .expression_attribute_names("#l", LEASE_EXPIRES);
+        self.all_pages(query, &format!("{status} keys"), pending_key_from_item)
+            .await
     }
 
+    /// The items with `status` (optionally only those `created` before a threshold), through
+    /// every page of the status index.
     async fn query_status(
         &self,
         status: ProcessingStatus,
         created_before: Option<&str>,
     ) -> Result<Vec<Notification>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STATUS_INDEX)
-                .expression_attribute_names("#s", PROCESSING_STATUS)
-                .expression_attribute_values(":s", s(status.as_str()))
-                .set_exclusive_start_key(start.take());
-            query = match created_before {
-                Some(threshold) => query
-                    .key_condition_expression(format!("#s = :s AND {CREATED} < :t"))
-                    .expression_attribute_values(":t", s(threshold)),
-                None => query.key_condition_expression("#s = :s"),
-            };
-            let page = query
-                .send()
-                .await
-                .map_err(|e| backend(format!("query {} for {status} items", self.table), e))?;
-            for item in page.items() {
-                out.push(notification_from_item(&self.table, item)?);
-            }
-            // Pages can be empty while more remain: only the key says when to stop.
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let query = match created_before {
+            Some(threshold) => self
+                .status_query(status)
+                .key_condition_expression(format!("#s = :s AND {CREATED} < :t"))
+                .expression_attribute_values(":t", s(threshold)),
+            None => self
+                .status_query(status)
+                .key_condition_expression("#s = :s"),
+        };
+        self.all_pages(query, &format!("{status} items"), notification_from_item)
+            .await
     }
 }
 
