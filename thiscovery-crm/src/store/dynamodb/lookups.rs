@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::attr::{CREATED, DETAILS, ID, MODIFIED};
-use super::backend;
 use super::codec::{ItemReader, json_to_attr, s};
+use super::{Read, backend, get_item};
 use crate::store::{LookupStore, StoreError};
 use crate::timestamp;
 
@@ -30,16 +30,9 @@ impl DynamoLookupStore {
 #[async_trait]
 impl LookupStore for DynamoLookupStore {
     async fn get_lookup(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, s(key))
-            .send()
-            .await
-            .map_err(|e| backend(format!("get lookup from {}", self.table), e))?;
-        out.item()
-            .map(|item| ItemReader::new(&self.table, item).json(DETAILS))
+        get_item(&self.client, &self.table, key, Read::Eventual, "lookup")
+            .await?
+            .map(|item| ItemReader::new(&self.table, &item).json(DETAILS))
             .transpose()
     }
 

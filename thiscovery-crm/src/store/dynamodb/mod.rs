@@ -11,6 +11,7 @@
 //! all use, and `claim.rs` for the claim rule as a condition expression. Everything public is
 //! re-exported here.
 
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 
 mod attr;
@@ -66,6 +67,36 @@ where
         operation: operation.into(),
         source: Box::new(e),
     }
+}
+
+/// How [`get_item`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Strongly consistent (`ConsistentRead`): sees every write that succeeded before.
+    Consistent,
+    /// DynamoDB's default, eventually consistent.
+    Eventual,
+}
+
+/// The item with key `id` in `table`, if any; `what` names the item in errors
+/// (`get {what} from {table}`).
+async fn get_item(
+    client: &Client,
+    table: &str,
+    id: &str,
+    read: Read,
+    what: &str,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key(attr::ID, codec::s(id))
+        // Only set when consistent: an eventual read sends what it always sent, nothing.
+        .set_consistent_read((read == Read::Consistent).then_some(true))
+        .send()
+        .await
+        .map_err(|e| backend(format!("get {what} from {table}"), e))?;
+    Ok(out.item)
 }
 
 fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool

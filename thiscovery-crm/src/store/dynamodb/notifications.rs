@@ -12,7 +12,7 @@ use super::claim::CLAIM_CONDITION;
 use super::codec::{
     Item, n, notification_from_item, notification_to_item, pending_key_from_item, s,
 };
-use super::{backend, is_condition_failure};
+use super::{Read, backend, get_item, is_condition_failure};
 use crate::notification::{Notification, ProcessingStatus};
 use crate::store::{Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError};
 
@@ -120,18 +120,16 @@ impl NotificationStore for DynamoNotificationStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(format!("get notification from {}", self.table), e))?;
-        out.item()
-            .map(|item| notification_from_item(&self.table, item))
-            .transpose()
+        get_item(
+            &self.client,
+            &self.table,
+            id,
+            Read::Consistent,
+            "notification",
+        )
+        .await?
+        .map(|item| notification_from_item(&self.table, &item))
+        .transpose()
     }
 
     async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {

@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::attr::{BCC, CC, CONTACT_PROPERTIES, CUSTOM_PROPERTIES, FROM, HS_TEMPLATE_ID, ID};
-use super::backend;
-use super::codec::{Item, ItemReader, json_to_attr, s};
+use super::codec::{Item, ItemReader, json_to_attr};
+use super::{Read, backend, get_item};
 use crate::store::{EmailTemplate, StoreError, TemplateProperty, TemplateStore};
 
 /// The `HubspotEmailTemplates` table in DynamoDB.
@@ -48,18 +48,11 @@ fn strings_from(r: &ItemReader<'_>, name: &str) -> Result<Vec<String>, StoreErro
 #[async_trait]
 impl TemplateStore for DynamoTemplateStore {
     async fn get_template(&self, name: &str) -> Result<Option<EmailTemplate>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, s(name))
-            .send()
-            .await
-            .map_err(|e| backend(format!("get template from {}", self.table), e))?;
-        let Some(item) = out.item() else {
+        let item = get_item(&self.client, &self.table, name, Read::Eventual, "template").await?;
+        let Some(item) = item else {
             return Ok(None);
         };
-        let r = ItemReader::new(&self.table, item);
+        let r = ItemReader::new(&self.table, &item);
         Ok(Some(EmailTemplate {
             id: r.string(ID)?,
             hs_template_id: r.string(HS_TEMPLATE_ID)?,

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::attr::token::{ACCESS_TOKEN, EXPIRES_IN, REFRESH_TOKEN, TOKEN_TYPE};
 use super::attr::{CREATED, DETAILS, EXPIRES_AT_MS, ID, MODIFIED, TOKEN_ITEM_TYPE, TYPE};
-use super::backend;
 use super::codec::{ItemReader, n, s};
+use super::{Read, backend, get_item};
 use crate::timestamp;
 
 /// The HubSpot token set in the `tokens` table, as the Python stack keeps it: item
@@ -47,19 +47,19 @@ fn millis(t: SystemTime) -> i64 {
 #[async_trait]
 impl TokenStore for DynamoTokenStore {
     async fn load(&self) -> Result<Option<TokenSet>, TokenStoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ID, s(&self.item_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Box::new(backend(format!("get token from {}", self.table), e)))?;
-        let Some(item) = out.item() else {
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &self.item_id,
+            Read::Consistent,
+            "token",
+        )
+        .await
+        .map_err(Box::new)?;
+        let Some(item) = item else {
             return Ok(None);
         };
-        let r = ItemReader::new(&self.table, item);
+        let r = ItemReader::new(&self.table, &item);
         let details = r.json(DETAILS).map_err(Box::new)?;
         let field = |name: &str| -> Result<String, TokenStoreError> {
             details
