@@ -96,12 +96,61 @@ impl ProcessingStatus {
         }
     }
 
-    /// Statuses that mean "work to do" (with `processing` only once its lease expired).
+    /// Every status.
+    pub const ALL: [ProcessingStatus; 5] = [
+        ProcessingStatus::New,
+        ProcessingStatus::Processing,
+        ProcessingStatus::Processed,
+        ProcessingStatus::Retrying,
+        ProcessingStatus::Dlq,
+    ];
+
+    /// Statuses that mean "work to do" (with `processing` only once its lease expired): those
+    /// whose [claim rule](Self::is_claimable) can admit a claim.
     pub const PENDING: [ProcessingStatus; 3] = [
         ProcessingStatus::New,
         ProcessingStatus::Retrying,
         ProcessingStatus::Processing,
     ];
+
+    /// How this status takes part in claims.
+    pub(crate) const fn claim_rule(self) -> ClaimRule {
+        match self {
+            ProcessingStatus::New | ProcessingStatus::Retrying => ClaimRule::Always,
+            ProcessingStatus::Processing => ClaimRule::OnceLeaseExpired,
+            ProcessingStatus::Processed | ProcessingStatus::Dlq => ClaimRule::Never,
+        }
+    }
+
+    /// The claim rule: whether an item in this status whose lease holds until
+    /// `lease_expires_ms` (epoch milliseconds, `None` if it has no lease) may be claimed at
+    /// `now_ms`. `new` and `retrying` may; `processing` may once its lease expired before
+    /// `now_ms`, or if it has none (an item a crashed processor, or the Python stack, left
+    /// behind); `processed` and `dlq` never may.
+    ///
+    /// This is the one definition: [`Notification::is_claimable`],
+    /// [`PendingKey::is_claimable`](crate::store::PendingKey::is_claimable) and the memory
+    /// store apply it, and the DynamoDB store builds its claim's condition expression from
+    /// each status's rule (`store/dynamodb/claim.rs`, whose tests hold the two together).
+    pub fn is_claimable(self, lease_expires_ms: Option<i64>, now_ms: i64) -> bool {
+        match self.claim_rule() {
+            ClaimRule::Always => true,
+            ClaimRule::OnceLeaseExpired => lease_expires_ms.is_none_or(|lease| lease < now_ms),
+            ClaimRule::Never => false,
+        }
+    }
+}
+
+/// How a status takes part in claims ([`ProcessingStatus::is_claimable`]); the DynamoDB claim
+/// condition has one clause per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaimRule {
+    /// Claimable whatever the lease says.
+    Always,
+    /// Claimable once the lease has expired, or with no lease.
+    OnceLeaseExpired,
+    /// Never claimable.
+    Never,
 }
 
 impl fmt::Display for ProcessingStatus {
@@ -113,14 +162,10 @@ impl fmt::Display for ProcessingStatus {
 impl FromStr for ProcessingStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "new" => ProcessingStatus::New,
-            "processing" => ProcessingStatus::Processing,
-            "processed" => ProcessingStatus::Processed,
-            "retrying" => ProcessingStatus::Retrying,
-            "dlq" => ProcessingStatus::Dlq,
-            other => return Err(format!("unknown processing status {other:?}")),
-        })
+        ProcessingStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown processing status {s:?}"))
     }
 }
 
@@ -185,13 +230,10 @@ impl Notification {
     }
 
     /// Whether a processor may claim this item at `now_ms`: `new` or `retrying`, or
-    /// `processing` whose lease has expired (a crashed processor's item).
+    /// `processing` whose lease has expired (a crashed processor's item). See
+    /// [`ProcessingStatus::is_claimable`], the claim rule.
     pub fn is_claimable(&self, now_ms: i64) -> bool {
-        match self.status {
-            ProcessingStatus::New | ProcessingStatus::Retrying => true,
-            ProcessingStatus::Processing => self.lease_expires_ms.is_none_or(|l| l < now_ms),
-            ProcessingStatus::Processed | ProcessingStatus::Dlq => false,
-        }
+        self.status.is_claimable(self.lease_expires_ms, now_ms)
     }
 }
 
@@ -244,5 +286,40 @@ mod tests {
         assert!(n.is_claimable(1001));
         n.status = ProcessingStatus::Dlq;
         assert!(!n.is_claimable(i64::MAX));
+    }
+
+    /// The claim rule for every status and every kind of lease, against the rule as the design
+    /// states it, written out.
+    #[test]
+    fn claim_rule_table() {
+        use ProcessingStatus::*;
+        let now = 1_000;
+        // (status, lease) -> claimable, for leases: none, expired, expiring now, holding.
+        let leases = [None, Some(now - 1), Some(now), Some(now + 1)];
+        let table = [
+            (New, [true, true, true, true]),
+            (Retrying, [true, true, true, true]),
+            (Processing, [true, true, false, false]),
+            (Processed, [false, false, false, false]),
+            (Dlq, [false, false, false, false]),
+        ];
+        assert_eq!(table.len(), ProcessingStatus::ALL.len());
+        for (status, expected) in table {
+            for (lease, expected) in leases.into_iter().zip(expected) {
+                assert_eq!(
+                    status.is_claimable(lease, now),
+                    expected,
+                    "{status} with lease {lease:?} at {now}"
+                );
+            }
+        }
+        // The pending listing looks for exactly what a claim can take.
+        for status in ProcessingStatus::ALL {
+            assert_eq!(
+                ProcessingStatus::PENDING.contains(&status),
+                status.claim_rule() != ClaimRule::Never,
+                "{status}"
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! it was `lag` ago, while reads and conditional writes see the truth, as in DynamoDB.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -16,6 +16,12 @@ use super::{
     StoreError, TemplateStore,
 };
 use crate::notification::{Notification, ProcessingStatus};
+
+/// Locks `mutex`, also after a thread panicked while holding it (a test that fails must not
+/// make the store unusable for the rest of the process).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A notifications table in memory.
 #[derive(Debug, Default)]
@@ -45,8 +51,8 @@ impl MemoryNotificationStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
     /// Every item, ordered by id.
@@ -229,19 +235,11 @@ impl MemoryTemplateStore {
 #[async_trait]
 impl TemplateStore for MemoryTemplateStore {
     async fn get_template(&self, name: &str) -> Result<Option<EmailTemplate>, StoreError> {
-        Ok(self
-            .templates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned())
+        Ok(lock(&self.templates).get(name).cloned())
     }
 
     async fn put_template(&self, template: &EmailTemplate) -> Result<(), StoreError> {
-        self.templates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(template.id.clone(), template.clone());
+        lock(&self.templates).insert(template.id.clone(), template.clone());
         Ok(())
     }
 }
@@ -262,19 +260,11 @@ impl MemoryLookupStore {
 #[async_trait]
 impl LookupStore for MemoryLookupStore {
     async fn get_lookup(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        Ok(self
-            .items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned())
+        Ok(lock(&self.items).get(key).cloned())
     }
 
     async fn put_lookup(&self, key: &str, details: &Value) -> Result<(), StoreError> {
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned(), details.clone());
+        lock(&self.items).insert(key.to_owned(), details.clone());
         Ok(())
     }
 }

@@ -103,14 +103,10 @@ impl PendingKey {
         }
     }
 
-    /// Whether the item looked claimable at `now_ms` (see [`Notification::is_claimable`];
-    /// the claim itself re-checks).
+    /// Whether the item looked claimable at `now_ms` (the claim rule,
+    /// [`ProcessingStatus::is_claimable`]; the claim itself re-checks).
     pub fn is_claimable(&self, now_ms: i64) -> bool {
-        match self.status {
-            ProcessingStatus::New | ProcessingStatus::Retrying => true,
-            ProcessingStatus::Processing => self.lease_expires_ms.is_none_or(|l| l < now_ms),
-            ProcessingStatus::Processed | ProcessingStatus::Dlq => false,
-        }
+        self.status.is_claimable(self.lease_expires_ms, now_ms)
     }
 }
 

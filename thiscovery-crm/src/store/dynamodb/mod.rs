@@ -1,0 +1,109 @@
+//! DynamoDB stores on the production tables (`{stack}-notifications`,
+//! `{stack}-HubspotEmailTemplates`, `{stack}-lookups`, `{stack}-tokens`), with the Python
+//! stack's item format.
+//!
+//! Status changes are `UpdateItem`s that touch only the attributes they change, so
+//! attributes this stack does not know survive. Every update is conditional on the item
+//! existing (an unconditional `UpdateItem` would create one).
+//!
+//! One file per table: `notifications.rs` (the outbox), `templates.rs`, `lookups.rs` and
+//! `tokens.rs`; `codec.rs` for the items themselves, `attr.rs` for the attribute names they
+//! all use, and `claim.rs` for the claim rule as a condition expression. Everything public is
+//! re-exported here.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+
+mod attr;
+mod claim;
+mod codec;
+mod lookups;
+mod notifications;
+mod templates;
+mod tokens;
+
+pub use codec::{Item, attr_to_json, json_to_attr, notification_from_item, notification_to_item};
+pub use lookups::DynamoLookupStore;
+pub use notifications::DynamoNotificationStore;
+pub use templates::DynamoTemplateStore;
+pub use tokens::DynamoTokenStore;
+
+use crate::store::StoreError;
+
+/// The name of the notifications table's status index.
+pub const STATUS_INDEX: &str = attr::STATUS_INDEX;
+
+/// The four table names of a stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableNames {
+    /// `{stack}-notifications`
+    pub notifications: String,
+    /// `{stack}-HubspotEmailTemplates`
+    pub templates: String,
+    /// `{stack}-lookups`
+    pub lookups: String,
+    /// `{stack}-tokens`
+    pub tokens: String,
+}
+
+impl TableNames {
+    /// The production names for a stack (the table prefix).
+    pub fn for_stack(stack: &str) -> Self {
+        TableNames {
+            notifications: format!("{stack}-notifications"),
+            templates: format!("{stack}-HubspotEmailTemplates"),
+            lookups: format!("{stack}-lookups"),
+            tokens: format!("{stack}-tokens"),
+        }
+    }
+}
+
+fn backend<E>(operation: impl Into<String>, e: E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    StoreError::Backend {
+        operation: operation.into(),
+        source: Box::new(e),
+    }
+}
+
+/// How [`get_item`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Strongly consistent (`ConsistentRead`): sees every write that succeeded before.
+    Consistent,
+    /// DynamoDB's default, eventually consistent.
+    Eventual,
+}
+
+/// The item with key `id` in `table`, if any; `what` names the item in errors
+/// (`get {what} from {table}`).
+async fn get_item(
+    client: &Client,
+    table: &str,
+    id: &str,
+    read: Read,
+    what: &str,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key(attr::ID, codec::s(id))
+        // Only set when consistent: an eventual read sends what it always sent, nothing.
+        .set_consistent_read((read == Read::Consistent).then_some(true))
+        .send()
+        .await
+        .map_err(|e| backend(format!("get {what} from {table}"), e))?;
+    Ok(out.item)
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
