@@ -33,9 +33,9 @@ pub enum NotificationType {
 }
 
 impl NotificationType {
-    /// Every type, in processing order: registrations first (a signup or login for a contact
-    /// not yet in HubSpot would otherwise fail).
-    pub const PROCESSING_ORDER: [NotificationType; 4] = [
+    /// Every type this stack handles. The order they are processed in is declared once, in
+    /// the processor's stages (registrations first).
+    pub const ALL: [NotificationType; 4] = [
         NotificationType::UserRegistration,
         NotificationType::TaskSignup,
         NotificationType::UserLogin,
@@ -62,7 +62,7 @@ impl fmt::Display for NotificationType {
 impl FromStr for NotificationType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        NotificationType::PROCESSING_ORDER
+        NotificationType::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| format!("unknown notification type {s:?}"))
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for t in NotificationType::PROCESSING_ORDER {
+        for t in NotificationType::ALL {
             assert_eq!(t.as_str().parse::<NotificationType>().unwrap(), t);
         }
         for s in ["new", "processing", "processed", "retrying", "dlq"] {

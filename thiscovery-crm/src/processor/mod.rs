@@ -286,7 +286,7 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), n, "a type is in two stages");
-        for t in NotificationType::PROCESSING_ORDER {
+        for t in NotificationType::ALL {
             assert!(seen.contains(&t), "{t} has no stage");
         }
         // Registrations run alone, before everything else.
