@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
+use thiscovery_crm::Crm;
 use thiscovery_crm::config::StackConfig;
 use thiscovery_crm::events::Envelope;
-use thiscovery_crm::{Crm, HandleError};
 use time::OffsetDateTime;
 
 /// What an invocation asks for.
@@ -133,7 +133,9 @@ async fn handle(crm: &Crm, event: LambdaEvent<Value>) -> Result<Value, Error> {
                         "hubspot_ref": report.hubspot_ref,
                     }))
                 }
-                Err(HandleError::Rejected(e)) => {
+                // Redelivery cannot help (bad event, DynamoDB would refuse the item):
+                // acknowledge, so EventBridge does not retry it until it drops it.
+                Err(e) if !e.is_retryable() => {
                     tracing::warn!(
                         %request_id,
                         event_id = envelope.id.as_deref().unwrap_or(""),

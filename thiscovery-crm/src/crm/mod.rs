@@ -15,6 +15,7 @@ use crate::directory::UserDirectory;
 use crate::events::{AUTH0_LOG, Envelope, EventError, auth0_log_type};
 use crate::notification::{Notification, NotificationType, ProcessingStatus};
 use crate::processor::{self, ProcessSummary};
+use crate::store::limits;
 use crate::store::{
     Claim, Completion, LookupStore, NotificationStore, PendingKey, PutOutcome, StoreError,
     TemplateStore,
@@ -150,17 +151,19 @@ impl Crm {
         };
         let processor::Draft {
             id,
+            id_field,
             label,
             details,
             validation,
         } = draft;
         let now = self.clock.now();
         let notification = Notification::new(id.clone(), kind, label, details, now);
+        limits::check_notification(&notification, id_field, "detail")?;
         if self.notifications.put_if_absent(&notification).await? == PutOutcome::Duplicate {
             return Ok(Recorded::Duplicate { id, kind });
         }
         if let Err(error) = validation {
-            let reason = format!("invalid event: {error}");
+            let reason = limits::bound_message(&format!("invalid event: {error}"));
             self.dead_letter_new(&notification, &reason).await?;
             return Ok(Recorded::Invalid { id, kind, reason });
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::events::EventError;
 use crate::notification::{NotificationType, ProcessingStatus};
 use crate::store::StoreError;
+use crate::store::limits::LimitError;
 
 /// Settings of the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +62,26 @@ pub enum HandleError {
     /// unknown `detail-type`, not JSON).
     #[error("event rejected: {0}")]
     Rejected(#[from] EventError),
-    /// A store failed; the event may be redelivered safely.
+    /// The event cannot be stored: DynamoDB would refuse the item (a key, number, nesting
+    /// depth or size over its limits). Redelivering it cannot succeed.
+    #[error("event rejected: {0}")]
+    Unstorable(#[from] LimitError),
+    /// A store failed; the event may be redelivered safely if
+    /// [`StoreError::is_retryable`].
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl HandleError {
+    /// Whether redelivering the event can succeed: `false` for a rejected or unstorable event
+    /// and a store that refused the request, which the Lambda acknowledges instead of
+    /// failing (EventBridge would retry, then drop the event).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandleError::Rejected(_) | HandleError::Unstorable(_) => false,
+            HandleError::Store(e) => e.is_retryable(),
+        }
+    }
 }
 
 /// What happened to one event.

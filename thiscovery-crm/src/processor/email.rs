@@ -60,6 +60,7 @@ impl Kind for Emails {
             });
         Ok(Some(Draft {
             id,
+            id_field: "id",
             label,
             details,
             validation,

@@ -30,6 +30,7 @@ impl Kind for Logins {
         }
         Ok(Some(Draft {
             id: derived_id(NotificationType::UserLogin, envelope.require_id()?),
+            id_field: "id",
             label: Login::label_from_detail(detail).unwrap_or_default(),
             details: detail.clone(),
             validation: Login::from_detail(detail).map(|_| ()),

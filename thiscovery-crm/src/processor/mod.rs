@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use crate::crm::Crm;
 use crate::events::{Envelope, EventError};
 use crate::notification::{Notification, NotificationType, ProcessingStatus};
+use crate::store::limits::bound_message;
 use crate::store::{Claim, Completion, StoreError};
 use crate::timestamp;
 
@@ -93,6 +94,8 @@ impl ProcessSummary {
 pub(crate) struct Draft {
     /// The deterministic id (a redelivered event maps to the same item).
     pub(crate) id: String,
+    /// Where in the event the id comes from, for errors (`detail.id`).
+    pub(crate) id_field: &'static str,
     /// The label people see.
     pub(crate) label: String,
     /// What is stored as `details`.
@@ -249,7 +252,7 @@ async fn finish(
     let completion = Completion {
         status: decision.status,
         fail_count: decision.fail_count,
-        error_message: decision.error_message,
+        error_message: decision.error_message.as_deref().map(bound_message),
         modified: timestamp::format(crm.clock.now()),
     };
     // As for claims: a write-back of hundreds of results must not hold the task.

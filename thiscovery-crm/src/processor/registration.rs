@@ -28,6 +28,7 @@ impl Kind for Registrations {
         }
         Ok(Some(Draft {
             id: Registration::user_id_from_detail(detail)?,
+            id_field: "detail.data.details.body.user_metadata.citsci_uuid",
             label: detail
                 .pointer("/data/details/body/email")
                 .and_then(Value::as_str)

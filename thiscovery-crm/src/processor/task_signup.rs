@@ -33,6 +33,7 @@ impl Kind for TaskSignups {
         }
         Ok(Some(Draft {
             id: TaskSignup::id_from_detail(detail)?,
+            id_field: "detail.id",
             label: detail
                 .get("user_id")
                 .and_then(Value::as_str)

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::notification::{Notification, ProcessingStatus};
 
 pub mod dynamodb;
+pub mod limits;
 pub mod memory;
 
 /// A store failed.
@@ -25,6 +26,15 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The backend refused the request as invalid (DynamoDB's `ValidationException`: an
+    /// item over a limit, a bad expression). Sending it again cannot succeed.
+    #[error("{operation} was refused: {message}")]
+    Rejected {
+        /// What was being done.
+        operation: String,
+        /// The backend's code and message.
+        message: String,
+    },
     /// A stored item could not be read.
     #[error("item {id:?} in {table} is malformed: {reason}")]
     Corrupt {
@@ -35,6 +45,14 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later (the backend was unreachable, throttled or
+    /// failed). A refused request or a corrupt item is not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Backend { .. })
+    }
 }
 
 /// What recording a notification did.

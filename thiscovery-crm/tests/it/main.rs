@@ -9,6 +9,7 @@ mod common;
 mod events;
 mod fuzz;
 mod handlers;
+mod limits;
 mod outbox;
 mod soak;
 mod stores;

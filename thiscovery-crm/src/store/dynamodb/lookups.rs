@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::attr::{CREATED, DETAILS, ID, MODIFIED};
 use super::codec::{ItemReader, json_to_attr, s};
-use super::{Read, backend, get_item};
+use super::{Read, get_item, sdk};
 use crate::store::{LookupStore, StoreError};
 use crate::timestamp;
 
@@ -47,7 +47,7 @@ impl LookupStore for DynamoLookupStore {
             .item(MODIFIED, s(&now))
             .send()
             .await
-            .map_err(|e| backend(format!("put lookup into {}", self.table), e))?;
+            .map_err(|e| sdk(format!("put lookup into {}", self.table), e))?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@
 //! re-exported here.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 
 mod attr;
 mod claim;
@@ -69,6 +69,51 @@ where
     }
 }
 
+/// A failed SDK call as a [`StoreError`]: a `ValidationException` is
+/// [`StoreError::Rejected`] (never retried), anything else [`StoreError::Backend`]. Both show
+/// the whole cause as the SDK's `DisplayErrorContext` does (the service's code and message,
+/// or the connection error under "dispatch failure"), not only "service error".
+fn sdk<E, R>(operation: impl Into<String>, e: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let operation = operation.into();
+    let detail = DisplayErrorContext(&e).to_string();
+    if e.as_service_error().and_then(|se| se.code()) == Some("ValidationException") {
+        return StoreError::Rejected {
+            operation,
+            message: detail,
+        };
+    }
+    StoreError::Backend {
+        operation,
+        source: Box::new(SdkFailure {
+            detail,
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// An SDK error shown with its whole context, its original kept as the source.
+#[derive(Debug)]
+struct SdkFailure {
+    detail: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for SdkFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for SdkFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 /// How [`get_item`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Read {
@@ -95,7 +140,7 @@ async fn get_item(
         .set_consistent_read((read == Read::Consistent).then_some(true))
         .send()
         .await
-        .map_err(|e| backend(format!("get {what} from {table}"), e))?;
+        .map_err(|e| sdk(format!("get {what} from {table}"), e))?;
     Ok(out.item)
 }
 

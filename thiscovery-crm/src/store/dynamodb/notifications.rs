@@ -12,7 +12,7 @@ use super::claim::CLAIM_CONDITION;
 use super::codec::{
     Item, n, notification_from_item, notification_to_item, pending_key_from_item, s,
 };
-use super::{Read, backend, get_item, is_condition_failure};
+use super::{Read, get_item, is_condition_failure, sdk};
 use crate::notification::{Notification, ProcessingStatus};
 use crate::store::{Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError};
 
@@ -56,7 +56,7 @@ impl DynamoNotificationStore {
         while let Some(item) = items
             .try_next()
             .await
-            .map_err(|e| backend(format!("query {} for {what}", self.table), e))?
+            .map_err(|e| sdk(format!("query {} for {what}", self.table), e))?
         {
             out.push(decode(&self.table, &item)?);
         }
@@ -115,7 +115,7 @@ impl NotificationStore for DynamoNotificationStore {
         match result {
             Ok(_) => Ok(PutOutcome::Created),
             Err(e) if is_condition_failure(&e) => Ok(PutOutcome::Duplicate),
-            Err(e) => Err(backend(format!("put notification into {}", self.table), e)),
+            Err(e) => Err(sdk(format!("put notification into {}", self.table), e)),
         }
     }
 
@@ -176,7 +176,7 @@ impl NotificationStore for DynamoNotificationStore {
                 .map(|item| notification_from_item(&self.table, item))
                 .transpose(),
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(backend(format!("claim notification in {}", self.table), e)),
+            Err(e) => Err(sdk(format!("claim notification in {}", self.table), e)),
         }
     }
 
@@ -215,10 +215,7 @@ impl NotificationStore for DynamoNotificationStore {
         match update.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend(
-                format!("complete notification in {}", self.table),
-                e,
-            )),
+            Err(e) => Err(sdk(format!("complete notification in {}", self.table), e)),
         }
     }
 
@@ -244,10 +241,7 @@ impl NotificationStore for DynamoNotificationStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend(
-                format!("delete notification from {}", self.table),
-                e,
-            )),
+            Err(e) => Err(sdk(format!("delete notification from {}", self.table), e)),
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::attr::{BCC, CC, CONTACT_PROPERTIES, CUSTOM_PROPERTIES, FROM, HS_TEMPLATE_ID, ID};
 use super::codec::{Item, ItemReader, json_to_attr};
-use super::{Read, backend, get_item};
+use super::{Read, backend, get_item, sdk};
 use crate::store::{EmailTemplate, StoreError, TemplateProperty, TemplateStore};
 
 /// The `HubspotEmailTemplates` table in DynamoDB.
@@ -84,7 +84,7 @@ impl TemplateStore for DynamoTemplateStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| backend(format!("put template into {}", self.table), e))?;
+            .map_err(|e| sdk(format!("put template into {}", self.table), e))?;
         Ok(())
     }
 }

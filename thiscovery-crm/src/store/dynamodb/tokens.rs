@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::attr::token::{ACCESS_TOKEN, EXPIRES_IN, REFRESH_TOKEN, TOKEN_TYPE};
 use super::attr::{CREATED, DETAILS, EXPIRES_AT_MS, ID, MODIFIED, TOKEN_ITEM_TYPE, TYPE};
 use super::codec::{ItemReader, n, s};
-use super::{Read, backend, get_item};
+use super::{Read, get_item, sdk};
 use crate::timestamp;
 
 /// The HubSpot token set in the `tokens` table, as the Python stack keeps it: item
@@ -128,7 +128,7 @@ impl TokenStore for DynamoTokenStore {
             .expression_attribute_values(":now", s(now))
             .send()
             .await
-            .map_err(|e| Box::new(backend(format!("save token into {}", self.table), e)))?;
+            .map_err(|e| Box::new(sdk(format!("save token into {}", self.table), e)))?;
         Ok(())
     }
 }
