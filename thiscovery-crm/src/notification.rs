@@ -198,6 +198,10 @@ pub struct Notification {
     pub lease_expires_ms: Option<i64>,
     /// Who holds the current claim.
     pub lease_owner: Option<String>,
+    /// Claims made since the last result was written: the current claim counts one, so
+    /// more than one means earlier attempts ended without a result (the processor was
+    /// killed or ran out of time). Such attempts count towards the attempt limit.
+    pub unfinished_attempts: u32,
 }
 
 impl Notification {
@@ -226,6 +230,7 @@ impl Notification {
             modified: stamp,
             lease_expires_ms: None,
             lease_owner: None,
+            unfinished_attempts: 0,
         }
     }
 

@@ -33,6 +33,39 @@ pub use types::{
 /// How many pages a sweep works on at once (see [`CrmConfig::page_size`]).
 const PAGES_IN_FLIGHT: usize = 2;
 
+/// Decides whether a sweep starts another page: not once the store has failed, and not when
+/// the time left cannot cover the slowest page so far (with a margin of a quarter).
+#[derive(Debug, Default)]
+struct Pacer {
+    slowest: std::sync::Mutex<Option<Duration>>,
+    outage: std::sync::atomic::AtomicBool,
+}
+
+impl Pacer {
+    fn may_start(&self, remaining: Option<Duration>) -> bool {
+        if self.outage.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let Some(remaining) = remaining else {
+            return true;
+        };
+        let slowest = *self.slowest.lock().unwrap_or_else(|e| e.into_inner());
+        match slowest {
+            Some(page) => remaining > page + page / 4,
+            None => remaining > Duration::ZERO,
+        }
+    }
+
+    fn finished(&self, took: Duration, outage: bool) {
+        let mut slowest = self.slowest.lock().unwrap_or_else(|e| e.into_inner());
+        *slowest = Some(slowest.map_or(took, |s| s.max(took)));
+        if outage {
+            self.outage
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// The stack: a HubSpot client, the stores, a directory and a clock. Built with
 /// [`Crm::builder`].
 ///
@@ -117,14 +150,14 @@ impl Crm {
                 Ok(match summary.items.into_iter().find(|i| i.id == id) {
                     Some(item) => HandleReport {
                         detail_type: envelope.detail_type.clone(),
-                        outcome: if item.lost_claim {
+                        outcome: if item.lost_claim || item.write_error.is_some() {
                             Outcome::Pending
                         } else {
                             Outcome::of(item.status)
                         },
                         notification_id: Some(id),
                         kind: Some(kind),
-                        reason: item.message,
+                        reason: item.write_error.or(item.message),
                         hubspot_ref: item.hubspot_ref,
                     },
                     None => report(
@@ -226,33 +259,57 @@ impl Crm {
             .map(|page| page.iter().map(|k| k.id.clone()).collect())
             .collect();
         drop(candidates);
-        // Two pages at a time. After a store failure no further page starts, but pages
-        // already started run to the end: stopping one mid-way could leave an email sent and
-        // not recorded, to be sent again after the lease.
-        let failed = std::sync::atomic::AtomicBool::new(false);
-        let failed = &failed;
-        let results: Vec<Result<ProcessSummary, StoreError>> = futures_util::stream::iter(pages)
+        // Two pages at a time. A page starts only while the deadline can still cover it
+        // (judged by the slowest page so far) and the store is not failing; pages already
+        // started run to the end: stopping one mid-way could leave an email sent and not
+        // recorded, to be sent again after the lease.
+        let pacer = Pacer::default();
+        let pacer = &pacer;
+        let results: Vec<Option<ProcessSummary>> = futures_util::stream::iter(pages)
             .map(|ids| async move {
-                if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Ok(None);
+                if !pacer.may_start(self.remaining(deadline)) {
+                    return (None, ids.len());
                 }
-                let result = processor::process_batch(self, ids, deadline).await;
-                if result.is_err() {
-                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                result.map(Some)
+                let started = std::time::Instant::now();
+                let summary = processor::process_batch(self, ids, deadline).await;
+                pacer.finished(started.elapsed(), summary.outage);
+                (Some(summary), 0)
             })
             .buffered(PAGES_IN_FLIGHT)
-            .filter_map(|r| async move { r.transpose() })
+            .map(|(summary, skipped)| {
+                summary.or_else(|| {
+                    Some(ProcessSummary {
+                        left_for_next: skipped,
+                        ..ProcessSummary::default()
+                    })
+                })
+            })
             .collect()
             .await;
         let mut summary = ProcessSummary::default();
-        for page in results {
-            let page = page?;
+        for page in results.into_iter().flatten() {
             summary.items.extend(page.items);
             summary.not_claimed += page.not_claimed;
+            summary.store_errors += page.store_errors;
+            summary.left_for_next += page.left_for_next;
+            summary.outage |= page.outage;
+        }
+        if summary.left_for_next > 0 {
+            tracing::info!(
+                left_for_next = summary.left_for_next,
+                store_errors = summary.store_errors,
+                "sweep stopped early: the rest is left for the next sweep"
+            );
         }
         Ok(summary)
+    }
+
+    /// How long until `deadline` by the stack's clock (`None`: no deadline).
+    fn remaining(&self, deadline: Option<OffsetDateTime>) -> Option<Duration> {
+        deadline.map(|d| {
+            let left = d - self.clock.now();
+            Duration::try_from(left).unwrap_or(Duration::ZERO)
+        })
     }
 
     /// Processes the named notifications (those that are claimable).
@@ -267,7 +324,7 @@ impl Crm {
                 candidates.push(id.clone());
             }
         }
-        processor::process_batch(self, candidates, deadline).await
+        Ok(processor::process_batch(self, candidates, deadline).await)
     }
 
     /// Deletes `processed` notifications older than [`RETENTION`] before `now`, except

@@ -143,10 +143,60 @@ pub(crate) fn decide(fail_count: u32, max_attempts: u32, result: &ItemResult) ->
     }
 }
 
+/// The failure to record, instead of processing, for an item claimed with
+/// `unfinished_attempts` claims since its last result (this one included) after `fail_count`
+/// recorded failures: once the attempts that ended without a result (a killed or timed-out
+/// processor) and the recorded failures reach `max_attempts`, the item is dead-lettered, so
+/// an item that keeps killing its processor does not cycle for ever.
+pub(crate) fn abandoned(
+    fail_count: u32,
+    unfinished_attempts: u32,
+    max_attempts: u32,
+) -> Option<Failure> {
+    let unfinished = unfinished_attempts.saturating_sub(1);
+    if unfinished == 0 || fail_count.saturating_add(unfinished) < max_attempts {
+        return None;
+    }
+    Some(Failure::permanent(format!(
+        "gave up after {} attempts: {unfinished} of them ended without a result (the processor \
+         stopped or ran out of time before writing one)",
+        fail_count.saturating_add(unfinished)
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ProcessingStatus::{Dlq, Processed, Retrying};
+
+    #[test]
+    fn abandoned_attempts_table() {
+        // (recorded failures, claims since the last result, max) -> dead-lettered?
+        let cases = [
+            (0, 0, 3, false), // an item from before claims were counted
+            (0, 1, 3, false), // the first claim
+            (0, 2, 3, false), // one attempt ended without a result
+            (0, 3, 3, false), // two ended without a result: this is the third attempt
+            (0, 4, 3, true),  // three ended without a result
+            (1, 3, 3, true),  // one failure recorded, two without a result
+            (2, 1, 3, false), // two recorded failures: the third attempt runs
+            (2, 2, 3, true),  // ... and it was killed: three in all
+            (0, 2, 1, true),
+            (u32::MAX, u32::MAX, 3, true),
+        ];
+        for (fails, claims, max, dead) in cases {
+            let got = abandoned(fails, claims, max);
+            assert_eq!(
+                got.is_some(),
+                dead,
+                "{fails} failures, {claims} claims, max {max}"
+            );
+            if let Some(f) = got {
+                assert_eq!(f.kind, FailKind::Permanent);
+                assert!(f.message.contains("without a result"), "{}", f.message);
+            }
+        }
+    }
 
     #[test]
     fn completion_table() {

@@ -53,6 +53,9 @@ pub struct ItemReport {
     /// `true` if another processor took the item over before this one could record its
     /// result (the result was not written).
     pub lost_claim: bool,
+    /// Why the result could not be written (the store failed): the item stays claimed until
+    /// its lease passes, then a later sweep takes it again.
+    pub write_error: Option<String>,
 }
 
 impl ItemReport {
@@ -65,6 +68,7 @@ impl ItemReport {
             message: n.error_message.clone(),
             hubspot_ref: None,
             lost_claim: false,
+            write_error: None,
         }
     }
 }
@@ -77,6 +81,15 @@ pub struct ProcessSummary {
     pub items: Vec<ItemReport>,
     /// Candidates that could not be claimed (held by another processor, or done meanwhile).
     pub not_claimed: usize,
+    /// Store operations of the run that failed (claims and result writes; each is logged
+    /// with its item's id). The other items went on.
+    pub store_errors: usize,
+    /// Candidates the sweep left for the next one: not started because the deadline could
+    /// not cover another page, or because the store was failing.
+    pub left_for_next: usize,
+    /// Whether a store operation failed in a way that may pass (unreachable, throttled): a
+    /// sweep starts no further page after one.
+    pub(crate) outage: bool,
 }
 
 impl ProcessSummary {
@@ -84,7 +97,7 @@ impl ProcessSummary {
     pub fn count(&self, status: ProcessingStatus) -> usize {
         self.items
             .iter()
-            .filter(|i| i.status == status && !i.lost_claim)
+            .filter(|i| i.status == status && !i.lost_claim && i.write_error.is_none())
             .count()
     }
 }
@@ -164,7 +177,7 @@ pub(crate) async fn process_batch(
     crm: &Crm,
     candidates: Vec<String>,
     deadline: Option<OffsetDateTime>,
-) -> Result<ProcessSummary, StoreError> {
+) -> ProcessSummary {
     let owner = format!("processor-{}", uuid::Uuid::new_v4());
     let now = crm.clock.now();
     let now_ms = timestamp::epoch_millis(now);
@@ -178,7 +191,7 @@ pub(crate) async fn process_batch(
     let mut claimed: HashMap<NotificationType, Vec<Notification>> = HashMap::new();
     // Owned ids (not `&Notification`) keep the future `Send`, so it can be spawned.
     let claim = &claim;
-    let results: Vec<Result<Option<Notification>, StoreError>> =
+    let results: Vec<(String, Result<Option<Notification>, StoreError>)> =
         futures_util::stream::iter(candidates)
             .map(|id| async move {
                 // A store that answers at once (the in-memory one) would otherwise claim the
@@ -186,28 +199,84 @@ pub(crate) async fn process_batch(
                 // miss its rate-limit slots meanwhile (B1 saw 15-30 ms stalls per page of
                 // 1,000; tokio's coop budget did not break them up).
                 tokio::task::yield_now().await;
-                crm.notifications.claim(&id, claim).await
+                let result = crm.notifications.claim(&id, claim).await;
+                (id, result)
             })
             .buffer_unordered(STORE_CONCURRENCY)
             .collect()
             .await;
-    for result in results {
-        match result? {
-            Some(n) => claimed.entry(n.kind).or_default().push(n),
-            None => summary.not_claimed += 1,
+    let owner = owner.as_str();
+    let mut abandoned = Vec::new();
+    for (id, result) in results {
+        match result {
+            Ok(Some(n)) => {
+                match decision::abandoned(
+                    n.fail_count,
+                    n.unfinished_attempts,
+                    crm.config.max_attempts,
+                ) {
+                    Some(failure) => abandoned.push((n, Err(failure))),
+                    None => claimed.entry(n.kind).or_default().push(n),
+                }
+            }
+            Ok(None) => summary.not_claimed += 1,
+            Err(StoreError::Corrupt { reason, .. }) => {
+                // Claimed, but unreadable: dead-letter it by id (the write needs no parsing),
+                // so it is neither left `processing` nor retried for ever.
+                summary
+                    .items
+                    .push(dead_letter_unreadable(crm, &id, owner, &reason).await);
+            }
+            Err(e) => {
+                tracing::warn!(id = %id, error = %e, "claim failed; the item is left for a later sweep");
+                summary.store_errors += 1;
+                summary.outage |= e.is_retryable();
+            }
         }
     }
-    let owner = owner.as_str();
+    // Items whose earlier attempts ended without a result are written back as they are.
+    let reports = write_back(crm, abandoned, owner).await;
+    summary.store_errors += reports.iter().filter(|r| r.write_error.is_some()).count();
+    summary.items.extend(reports);
     for stage in STAGES {
         let runs = stage.iter().map(|kind| {
             let items = claimed.remove(&kind.kind()).unwrap_or_default();
             run_kind(crm, *kind, items, owner)
         });
         for reports in futures_util::future::join_all(runs).await {
-            summary.items.extend(reports?);
+            summary.store_errors += reports.iter().filter(|r| r.write_error.is_some()).count();
+            summary.outage |= reports.iter().any(|r| r.write_error.is_some());
+            summary.items.extend(reports);
         }
     }
-    Ok(summary)
+    summary
+}
+
+/// Dead-letters an item that was claimed but cannot be read.
+async fn dead_letter_unreadable(crm: &Crm, id: &str, owner: &str, reason: &str) -> ItemReport {
+    let message = bound_message(&format!("the item cannot be read: {reason}"));
+    let completion = Completion {
+        status: ProcessingStatus::Dlq,
+        fail_count: 1,
+        error_message: Some(message.clone()),
+        modified: timestamp::format(crm.clock.now()),
+    };
+    tracing::warn!(id = %id, error = %message, "dead-lettered");
+    let mut report = ItemReport {
+        id: id.to_owned(),
+        kind: NotificationType::ALL[0],
+        label: String::new(),
+        status: ProcessingStatus::Dlq,
+        message: Some(message),
+        hubspot_ref: None,
+        lost_claim: false,
+        write_error: None,
+    };
+    match crm.notifications.complete(id, owner, &completion).await {
+        Ok(held) => report.lost_claim = !held,
+        Err(e) => report.write_error = Some(e.to_string()),
+    }
+    report
 }
 
 /// Runs one type's claimed items and records their results.
@@ -216,9 +285,9 @@ async fn run_kind(
     kind: &dyn Kind,
     items: Vec<Notification>,
     owner: &str,
-) -> Result<Vec<ItemReport>, StoreError> {
+) -> Vec<ItemReport> {
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let results = kind.process(crm, &items).await;
     let work: Vec<(Notification, ItemResult)> = items
@@ -230,24 +299,26 @@ async fn run_kind(
             (n, result)
         })
         .collect();
-    // Results are written back concurrently (each write is independent and conditional on
-    // this run's claim), in input order for the report.
+    write_back(crm, work, owner).await
+}
+
+/// Writes each item's result back, concurrently (each write is independent and conditional
+/// on this run's claim), in input order for the report. A failed write is reported on its
+/// item; the others go on.
+async fn write_back(
+    crm: &Crm,
+    work: Vec<(Notification, ItemResult)>,
+    owner: &str,
+) -> Vec<ItemReport> {
     futures_util::stream::iter(work)
         .map(|(n, result)| finish(crm, n, owner, result))
         .buffered(STORE_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
         .collect()
+        .await
 }
 
 /// Records an item's result, conditional on still holding its claim.
-async fn finish(
-    crm: &Crm,
-    n: Notification,
-    owner: &str,
-    result: ItemResult,
-) -> Result<ItemReport, StoreError> {
+async fn finish(crm: &Crm, n: Notification, owner: &str, result: ItemResult) -> ItemReport {
     let decision = decision::decide(n.fail_count, crm.config.max_attempts, &result);
     let completion = Completion {
         status: decision.status,
@@ -257,14 +328,20 @@ async fn finish(
     };
     // As for claims: a write-back of hundreds of results must not hold the task.
     tokio::task::yield_now().await;
-    let held = crm
-        .notifications
-        .complete(&n.id, owner, &completion)
-        .await?;
+    let written = crm.notifications.complete(&n.id, owner, &completion).await;
     let mut report = ItemReport::from_notification(&n);
     report.status = completion.status;
     report.message = completion.error_message.clone();
     report.hubspot_ref = result.ok().flatten();
+    let held = match written {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(id = %n.id, error = %e, "the result could not be written; the item is taken again after its lease");
+            report.status = n.status;
+            report.write_error = Some(e.to_string());
+            return report;
+        }
+    };
     report.lost_claim = !held;
     match (held, completion.status) {
         (false, _) => tracing::warn!(id = %n.id, "claim lost before the result was recorded"),
@@ -275,7 +352,7 @@ async fn finish(
             tracing::info!(id = %n.id, kind = %n.kind, %status, "notification done")
         }
     }
-    Ok(report)
+    report
 }
 
 #[cfg(test)]

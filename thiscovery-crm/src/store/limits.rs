@@ -216,6 +216,8 @@ pub fn redact_emails(text: &str) -> String {
     let flush = |word: &mut String, out: &mut String| {
         if looks_like_email(word) {
             out.push_str("[email]");
+            // A full stop after an address ends the sentence, not the address.
+            out.push_str(&word[word.trim_end_matches('.').len()..]);
         } else {
             out.push_str(word);
         }

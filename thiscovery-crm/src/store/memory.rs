@@ -166,6 +166,7 @@ impl NotificationStore for MemoryNotificationStore {
         item.lease_owner = Some(claim.owner.clone());
         item.lease_expires_ms = Some(claim.lease_until_ms);
         item.modified = claim.modified.clone();
+        item.unfinished_attempts = item.unfinished_attempts.saturating_add(1);
         self.write(&mut state, item.clone());
         Ok(Some(item))
     }
@@ -191,6 +192,7 @@ impl NotificationStore for MemoryNotificationStore {
         item.modified = completion.modified.clone();
         item.lease_owner = None;
         item.lease_expires_ms = None;
+        item.unfinished_attempts = 0;
         self.write(&mut state, item);
         Ok(true)
     }

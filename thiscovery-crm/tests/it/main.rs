@@ -10,6 +10,7 @@ mod events;
 mod fuzz;
 mod handlers;
 mod limits;
+mod liveness;
 mod outbox;
 mod soak;
 mod stores;

@@ -29,6 +29,9 @@ pub(super) const PROCESSING_ERROR_MESSAGE: &str = "processing_error_message";
 pub(super) const LEASE_EXPIRES: &str = "lease_expires";
 /// Who holds the claim (added by this stack).
 pub(super) const LEASE_OWNER: &str = "lease_owner";
+/// Claims made since the last result was written (added by this stack): a claim adds one,
+/// a result removes it, so more than one means earlier attempts ended without a result.
+pub(super) const UNFINISHED_ATTEMPTS: &str = "unfinished_attempts";
 /// The notifications table's index: hash [`PROCESSING_STATUS`], range [`CREATED`].
 pub(super) const STATUS_INDEX: &str = "processing-status-index";
 

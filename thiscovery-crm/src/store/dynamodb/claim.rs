@@ -15,6 +15,9 @@ use super::attr::{ID, LEASE_EXPIRES};
 use super::codec::s;
 use crate::notification::{ClaimRule, ProcessingStatus};
 
+/// The placeholder of DynamoDB's number type name (`N`) in the lease clause.
+const NUMBER_TYPE: &str = ":number_type";
+
 /// The claim's condition, built once.
 pub(super) static CLAIM_CONDITION: LazyLock<ClaimCondition> = LazyLock::new(ClaimCondition::build);
 
@@ -54,19 +57,26 @@ impl ClaimCondition {
             clauses.push(format!("#s IN ({})", values.join(", ")));
         }
         for &status in &once_lease_expired {
-            // `lease_expires_ms.is_none_or(|lease| lease < now_ms)`.
+            // `lease_expires_ms.is_none_or(|lease| lease < now_ms)`, where only a number is a
+            // lease (the codec reads anything else as none): without the type test a string
+            // or NULL lease would compare false for ever and the item could never be claimed.
             clauses.push(format!(
-                "(#s = {} AND (attribute_not_exists({LEASE_EXPIRES}) OR {LEASE_EXPIRES} < :now))",
+                "(#s = {} AND (attribute_not_exists({LEASE_EXPIRES}) OR \
+                 NOT attribute_type({LEASE_EXPIRES}, {NUMBER_TYPE}) OR {LEASE_EXPIRES} < :now))",
                 status_value(status)
             ));
         }
+        let mut values: HashMap<String, AttributeValue> = always
+            .iter()
+            .chain(&once_lease_expired)
+            .map(|&status| (status_value(status), s(status.as_str())))
+            .collect();
+        if !once_lease_expired.is_empty() {
+            values.insert(NUMBER_TYPE.to_owned(), s("N"));
+        }
         ClaimCondition {
             expression: format!("attribute_exists({ID}) AND ({})", clauses.join(" OR ")),
-            values: always
-                .into_iter()
-                .chain(once_lease_expired)
-                .map(|status| (status_value(status), s(status.as_str())))
-                .collect(),
+            values,
         }
     }
 }
@@ -84,7 +94,8 @@ mod tests {
         assert_eq!(
             CLAIM_CONDITION.expression,
             "attribute_exists(id) AND (#s IN (:new, :retrying) OR (#s = :processing AND \
-             (attribute_not_exists(lease_expires) OR lease_expires < :now)))"
+             (attribute_not_exists(lease_expires) OR NOT attribute_type(lease_expires, \
+             :number_type) OR lease_expires < :now)))"
         );
         let mut values: Vec<(&str, &AttributeValue)> = CLAIM_CONDITION
             .values
@@ -96,6 +107,7 @@ mod tests {
             values,
             [
                 (":new", &s("new")),
+                (":number_type", &s("N")),
                 (":processing", &s("processing")),
                 (":retrying", &s("retrying")),
             ]
@@ -148,5 +160,48 @@ mod tests {
         }
         // new and retrying with any lease, processing without one or with an expired one.
         assert_eq!(claimable, 4 + 4 + 2);
+        // A lease that is not a number (written by hand, or NULL) is no lease: the item is
+        // claimable, as the codec reads it, instead of stuck for ever.
+        for (name, lease) in [
+            ("string", AttributeValue::S("soon".into())),
+            (
+                "numeric-string",
+                AttributeValue::S((now + 60_000).to_string()),
+            ),
+            ("null", AttributeValue::Null(true)),
+        ] {
+            let mut n = Notification::new(
+                format!("processing-{name}-lease"),
+                NotificationType::UserLogin,
+                "l",
+                serde_json::json!({}),
+                time::OffsetDateTime::now_utc(),
+            );
+            n.status = ProcessingStatus::Processing;
+            let mut item = crate::store::dynamodb::notification_to_item(&n);
+            item.insert(LEASE_EXPIRES.to_owned(), lease);
+            local
+                .client()
+                .put_item()
+                .table_name(TableNames::for_stack(&stack).notifications)
+                .set_item(Some(item.clone()))
+                .send()
+                .await
+                .unwrap();
+            let read = crate::store::dynamodb::notification_from_item("t", &item).unwrap();
+            assert_eq!(read.lease_expires_ms, None, "{name}");
+            let claim = Claim {
+                owner: "me".into(),
+                now_ms: now,
+                lease_until_ms: now + 1_000,
+                modified: n.modified.clone(),
+            };
+            let claimed = store.claim(&n.id, &claim).await.unwrap();
+            assert!(
+                claimed.is_some(),
+                "a {name} lease must not make the item unclaimable"
+            );
+            assert_eq!(claimed.unwrap().unfinished_attempts, 1);
+        }
     }
 }

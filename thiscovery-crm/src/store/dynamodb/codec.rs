@@ -13,7 +13,7 @@ use serde_json::{Map, Number, Value};
 
 use super::attr::{
     CREATED, DETAILS, ID, LABEL, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
-    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, TYPE,
+    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, TYPE, UNFINISHED_ATTEMPTS,
 };
 use crate::notification::Notification;
 use crate::store::{PendingKey, StoreError};
@@ -133,6 +133,28 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    /// A claim's lease (epoch milliseconds). Only a number is a lease: anything else (a
+    /// string, `NULL`, a value written by hand) reads as none, which is what the claim's
+    /// condition says of it too, so such an item is claimable instead of failing every
+    /// listing.
+    pub(super) fn lease(&self) -> Option<i64> {
+        match self.item.get(LEASE_EXPIRES) {
+            Some(AttributeValue::N(v)) => match v.parse::<f64>() {
+                Ok(f) if f.is_finite() => Some(f as i64),
+                _ => None,
+            },
+            None => None,
+            Some(other) => {
+                tracing::warn!(
+                    attribute = LEASE_EXPIRES,
+                    value = ?other,
+                    "a lease that is not a number is ignored"
+                );
+                None
+            }
+        }
+    }
+
     /// A string attribute parsed (a type or a status); a value that does not parse is corrupt.
     pub(super) fn parsed<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, StoreError> {
         self.string(name)?.parse().map_err(|e| self.corrupt(e))
@@ -162,8 +184,14 @@ pub fn notification_from_item(table: &str, item: &Item) -> Result<Notification, 
         error_message: r.opt_string(PROCESSING_ERROR_MESSAGE)?,
         modified: r.opt_string(MODIFIED)?.unwrap_or_else(|| created.clone()),
         created,
-        lease_expires_ms: r.opt_i64(LEASE_EXPIRES)?,
+        lease_expires_ms: r.lease(),
         lease_owner: r.opt_string(LEASE_OWNER)?,
+        unfinished_attempts: r
+            .opt_i64(UNFINISHED_ATTEMPTS)
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+            .clamp(0, i64::from(u32::MAX)) as u32,
     })
 }
 
@@ -191,6 +219,12 @@ pub fn notification_to_item(notification: &Notification) -> Item {
     if let Some(owner) = &notification.lease_owner {
         item.insert(LEASE_OWNER.into(), s(owner));
     }
+    if notification.unfinished_attempts > 0 {
+        item.insert(
+            UNFINISHED_ATTEMPTS.into(),
+            n(notification.unfinished_attempts),
+        );
+    }
     item
 }
 
@@ -202,7 +236,7 @@ pub(super) fn pending_key_from_item(table: &str, item: &Item) -> Result<PendingK
         r.string(ID)?,
         r.string(CREATED)?,
         r.parsed(PROCESSING_STATUS)?,
-        r.opt_i64(LEASE_EXPIRES)?,
+        r.lease(),
     ))
 }
 

@@ -79,7 +79,16 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let operation = operation.into();
-    let detail = DisplayErrorContext(&e).to_string();
+    // A service error's code and message say it all (the whole context would add the raw
+    // response); anything else (a dispatch failure, a timeout) needs its cause chain.
+    let detail = match e.as_service_error() {
+        Some(se) => format!(
+            "{}: {}",
+            se.code().unwrap_or("unknown error"),
+            se.message().unwrap_or("no message")
+        ),
+        None => DisplayErrorContext(&e).to_string(),
+    };
     if e.as_service_error().and_then(|se| se.code()) == Some("ValidationException") {
         return StoreError::Rejected {
             operation,

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::attr::{
     CREATED, ID, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
-    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX,
+    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX, UNFINISHED_ATTEMPTS,
 };
 use super::claim::CLAIM_CONDITION;
 use super::codec::{
@@ -156,11 +156,12 @@ impl NotificationStore for DynamoNotificationStore {
             .key(ID, s(id))
             .update_expression(format!(
                 "SET #s = :processing, {LEASE_OWNER} = :owner, {LEASE_EXPIRES} = :lease, \
-                 {MODIFIED} = :modified"
+                 {MODIFIED} = :modified ADD {UNFINISHED_ATTEMPTS} :one"
             ))
             // The claim rule; it names `:processing` too, with the same value.
             .condition_expression(&CLAIM_CONDITION.expression)
             .set_expression_attribute_values(Some(CLAIM_CONDITION.values.clone()))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_names("#s", PROCESSING_STATUS)
             .expression_attribute_values(":processing", s(ProcessingStatus::Processing.as_str()))
             .expression_attribute_values(":owner", s(&claim.owner))
@@ -204,12 +205,14 @@ impl NotificationStore for DynamoNotificationStore {
             Some(message) => update
                 .update_expression(format!(
                     "SET #s = :status, {PROCESSING_FAIL_COUNT} = :fails, {MODIFIED} = :modified, \
-                     {PROCESSING_ERROR_MESSAGE} = :message REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}"
+                     {PROCESSING_ERROR_MESSAGE} = :message REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}, \
+                     {UNFINISHED_ATTEMPTS}"
                 ))
                 .expression_attribute_values(":message", s(message)),
             None => update.update_expression(format!(
                 "SET #s = :status, {PROCESSING_FAIL_COUNT} = :fails, {MODIFIED} = :modified \
-                 REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}, {PROCESSING_ERROR_MESSAGE}"
+                 REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}, {PROCESSING_ERROR_MESSAGE}, \
+                 {UNFINISHED_ATTEMPTS}"
             )),
         };
         match update.send().await {

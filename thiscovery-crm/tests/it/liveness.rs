@@ -1,0 +1,294 @@
+//! Outbox liveness (issue #14, case 2 and 5): one poison item never stalls the rest. An item
+//! that cannot be read after its claim is dead-lettered with the reason, a failed result
+//! write affects its own item only, a lease that is not a number does not break the
+//! listing, an item whose attempts keep ending without a result ends in `dlq`, and a sweep
+//! starts no page its deadline cannot cover.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
+use serde_json::json;
+use thiscovery_crm::events::Envelope;
+use thiscovery_crm::notification::{Notification, ProcessingStatus};
+use thiscovery_crm::store::{
+    Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError,
+};
+use thiscovery_crm::{CrmConfig, Recorded, timestamp};
+
+use crate::common::{Backend, ENV, Stack, fixture, stack, stack_on, stores};
+use crate::on_both_backends;
+
+fn email_event(i: usize) -> Envelope {
+    let mut event = fixture("transactional-email-to-address");
+    event["id"] = json!(format!("liveness-email-{i}"));
+    Envelope::from_value(event).unwrap()
+}
+
+async fn record_emails(s: &Stack, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        match s.crm.record(&email_event(i)).await.unwrap() {
+            Recorded::Created { id, .. } => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+        s.clock.advance(Duration::from_secs(1));
+    }
+    ids
+}
+
+async fn status(s: &Stack, id: &str) -> Notification {
+    s.stores.notifications.get(id).await.unwrap().unwrap()
+}
+
+/// Writes `item` as it is (what another writer, or a hand edit, left in the table).
+async fn put_raw(s: &Stack, item: thiscovery_crm::store::dynamodb::Item) {
+    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
+    client
+        .put_item()
+        .table_name(&tables.notifications)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_items_are_dead_lettered_and_the_rest_processed() {
+    let s = stack(Backend::Dynamo).await;
+    // The oldest item: its details hold a binary value this stack cannot read, so the
+    // claim succeeds in DynamoDB and the item fails to parse after it.
+    let mut poison = Notification::new(
+        "poison-unreadable",
+        thiscovery_crm::notification::NotificationType::TransactionalEmail,
+        "poison",
+        json!({}),
+        time::OffsetDateTime::now_utc() - Duration::from_secs(3600),
+    );
+    poison.created = timestamp::format(s.clock.now_time() - Duration::from_secs(3600));
+    let mut item = thiscovery_crm::store::dynamodb::notification_to_item(&poison);
+    item.insert(
+        "details".into(),
+        AttributeValue::M([("blob".to_owned(), AttributeValue::B(vec![1, 2, 3].into()))].into()),
+    );
+    put_raw(&s, item).await;
+    // A `processing` item whose lease is a string someone wrote by hand.
+    let mut corrupt_lease = Notification::new(
+        "poison-lease",
+        thiscovery_crm::notification::NotificationType::TransactionalEmail,
+        "poison",
+        fixture("transactional-email-to-address")["detail"].clone(),
+        time::OffsetDateTime::now_utc(),
+    );
+    corrupt_lease.status = ProcessingStatus::Processing;
+    corrupt_lease.created = timestamp::format(s.clock.now_time() - Duration::from_secs(1800));
+    let mut item = thiscovery_crm::store::dynamodb::notification_to_item(&corrupt_lease);
+    item.insert("lease_expires".into(), AttributeValue::S("soon".into()));
+    put_raw(&s, item).await;
+    let good = record_emails(&s, 5).await;
+
+    let mut config = CrmConfig::for_env(ENV);
+    config.page_size = 3;
+    let crm = s.crm.clone().with_config(config);
+    let summary = crm.process_pending().await.unwrap();
+    assert_eq!(summary.store_errors, 0, "{summary:?}");
+    // The poison item cannot be read through the store: read its attributes as they are.
+    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
+    let raw = client
+        .get_item()
+        .table_name(&tables.notifications)
+        .key("id", AttributeValue::S("poison-unreadable".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let text = |name: &str| raw.get(name).and_then(|v| v.as_s().ok()).cloned();
+    assert_eq!(text("processing_status").as_deref(), Some("dlq"));
+    let reason = text("processing_error_message").unwrap();
+    assert!(reason.contains("cannot be read"), "{reason}");
+    assert!(!raw.contains_key("lease_owner"), "not left claimed");
+    assert_eq!(
+        status(&s, "poison-lease").await.status,
+        ProcessingStatus::Processed
+    );
+    for id in &good {
+        assert_eq!(
+            status(&s, id).await.status,
+            ProcessingStatus::Processed,
+            "{id}"
+        );
+    }
+    // The next sweep has nothing left to do: the poison item no longer heads every page.
+    let again = crm.process_pending().await.unwrap();
+    assert!(again.items.is_empty(), "{again:?}");
+}
+
+/// A store whose result writes fail for the chosen ids (a throttled or refused write).
+#[derive(Debug)]
+struct FailingWrites {
+    inner: Arc<dyn NotificationStore>,
+    fail_for: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl NotificationStore for FailingWrites {
+    async fn put_if_absent(&self, n: &Notification) -> Result<PutOutcome, StoreError> {
+        self.inner.put_if_absent(n).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
+        self.inner.list_pending().await
+    }
+    async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
+        self.inner.list_pending_keys().await
+    }
+    async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
+        self.inner.claim(id, claim).await
+    }
+    async fn complete(&self, id: &str, owner: &str, c: &Completion) -> Result<bool, StoreError> {
+        if self.fail_for.lock().unwrap().iter().any(|f| f == id) {
+            return Err(StoreError::Rejected {
+                operation: format!("complete notification {id}"),
+                message: "ValidationException: injected by the test".into(),
+            });
+        }
+        self.inner.complete(id, owner, c).await
+    }
+    async fn list_processed_before(&self, t: &str) -> Result<Vec<Notification>, StoreError> {
+        self.inner.list_processed_before(t).await
+    }
+    async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_processed(id).await
+    }
+}
+
+async fn a_failed_write_back_affects_its_own_item_only(backend: Backend) {
+    let mut st = stores(backend).await;
+    let failing = Arc::new(FailingWrites {
+        inner: st.notifications.clone(),
+        fail_for: Default::default(),
+    });
+    st.notifications = failing.clone();
+    let s = stack_on(st, FakeHubSpot::start().await).await;
+    // A registration (stage one), a login and two emails (stage two) in one page.
+    let registration = match s
+        .crm
+        .record(&Envelope::from_value(fixture("auth0-registration")).unwrap())
+        .await
+        .unwrap()
+    {
+        Recorded::Created { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    s.crm
+        .record(&Envelope::from_value(fixture("auth0-login")).unwrap())
+        .await
+        .unwrap();
+    let emails = record_emails(&s, 2).await;
+    failing.fail_for.lock().unwrap().push(registration.clone());
+    let summary = s.crm.process_pending().await.unwrap();
+    assert_eq!(summary.store_errors, 1, "{summary:?}");
+    let failed = summary.items.iter().find(|i| i.id == registration).unwrap();
+    assert!(
+        failed.write_error.as_deref().unwrap().contains("injected"),
+        "{failed:?}"
+    );
+    // The later stages ran and wrote their results.
+    assert_eq!(summary.count(ProcessingStatus::Processed), 3, "{summary:?}");
+    for id in &emails {
+        assert_eq!(status(&s, id).await.status, ProcessingStatus::Processed);
+    }
+    assert_eq!(s.hubspot.sent_emails().len(), 2);
+    // The registration stays claimed until its lease; then it is done (the upsert is
+    // idempotent).
+    failing.fail_for.lock().unwrap().clear();
+    s.clock.advance(Duration::from_secs(301));
+    s.crm.process_pending().await.unwrap();
+    assert_eq!(
+        status(&s, &registration).await.status,
+        ProcessingStatus::Processed
+    );
+}
+on_both_backends!(a_failed_write_back_affects_its_own_item_only);
+
+async fn attempts_without_a_result_end_in_dlq(backend: Backend) {
+    let s = stack(backend).await;
+    let ids = record_emails(&s, 2).await;
+    let (poison, good) = (&ids[0], &ids[1]);
+    // A processor claims the poison item and dies, three times (the Lambda killed
+    // mid-send): as many attempts as the configured 3.
+    for _ in 0..3 {
+        let now = s.clock.now_ms();
+        let claim = Claim {
+            owner: format!("doomed-{now}"),
+            now_ms: now,
+            lease_until_ms: now + 300_000,
+            modified: timestamp::format(s.clock.now_time()),
+        };
+        assert!(
+            s.stores
+                .notifications
+                .claim(poison, &claim)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        s.clock.advance(Duration::from_secs(301));
+    }
+    // The next claim would be a fourth attempt: it is dead-lettered, not sent again.
+    s.crm.process_pending().await.unwrap();
+    let item = status(&s, poison).await;
+    assert_eq!(item.status, ProcessingStatus::Dlq, "{item:?}");
+    assert!(
+        item.error_message
+            .as_deref()
+            .unwrap()
+            .contains("without a result"),
+        "{item:?}"
+    );
+    assert_eq!(status(&s, good).await.status, ProcessingStatus::Processed);
+    assert_eq!(
+        s.hubspot.sent_emails().len(),
+        1,
+        "only the good email is sent"
+    );
+    // A result clears the count: a processed item does not carry it.
+    assert_eq!(status(&s, good).await.unfinished_attempts, 0);
+}
+on_both_backends!(attempts_without_a_result_end_in_dlq);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_starts_no_page_its_deadline_cannot_cover() {
+    let s = stack(Backend::Memory).await;
+    let ids = record_emails(&s, 6).await;
+    s.hubspot.inject(
+        Endpoint::SingleSend,
+        Fault::latency(Duration::from_millis(400)).times(100),
+    );
+    let mut config = CrmConfig::for_env(ENV);
+    config.page_size = 2;
+    config.email_concurrency = 2;
+    let crm = s.crm.clone().with_config(config);
+    // The stack's clock stands still: 250 ms are left however long pages take. The first
+    // two pages start (nothing measured yet); each takes over 400 ms, so the third does not.
+    let deadline = s.clock.now_time() + Duration::from_millis(250);
+    let summary = crm.process_pending_until(Some(deadline)).await.unwrap();
+    assert_eq!(summary.count(ProcessingStatus::Processed), 4, "{summary:?}");
+    assert_eq!(summary.left_for_next, 2, "{summary:?}");
+    for id in &ids[4..] {
+        assert_eq!(
+            status(&s, id).await.status,
+            ProcessingStatus::New,
+            "untouched"
+        );
+    }
+    // The next sweep, with time enough, takes the rest.
+    let rest = crm.process_pending().await.unwrap();
+    assert_eq!(rest.count(ProcessingStatus::Processed), 2, "{rest:?}");
+    assert_eq!(rest.left_for_next, 0);
+}
