@@ -3,3 +3,4 @@
 mod core;
 mod dynamodb;
 mod hubspot;
+mod hubspot_wire;
