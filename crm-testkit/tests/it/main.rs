@@ -4,3 +4,4 @@ mod core;
 mod dynamodb;
 mod hubspot;
 mod hubspot_wire;
+mod lambda;
