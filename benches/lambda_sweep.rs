@@ -14,9 +14,9 @@
 //! FakeCore, and records N mixed notifications (40% registrations, 35% logins, 20% task signups,
 //! 5% transactional emails, as benches/pipeline.rs) through `Crm::record` in this process:
 //! setup, not measured. It then spawns the release Lambda binary with the stack's environment
-//! (`HUBSPOT_RATE_LIMIT=1000/1s`, `RUST_LOG=warn`) against a local Lambda Runtime API stub that
-//! hands out one `{"action": "process_notifications"}` event and then holds the next poll, so
-//! the process idles.
+//! (`HUBSPOT_RATE_LIMIT=1000/1s`, `RUST_LOG=warn`) against a local Lambda Runtime API stub
+//! (`crm_testkit::lambda`) that hands out one `{"action": "process_notifications"}` event and
+//! then holds the next poll, so the process idles.
 //!
 //! Measured, from the Lambda's `/proc/<pid>/status`: `VmHWM` (peak RSS) when its first
 //! `GET .../invocation/next` arrives (idle after init) and when its response is posted (peak
@@ -36,12 +36,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use crm_testkit::core::FakeCore;
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
+use crm_testkit::lambda::{AnswerKind, Call, Deadline, LambdaRuntime};
 use hubspot_client::Client;
 use serde_json::{Value, json};
 use thiscovery_crm::directory::MemoryDirectory;
@@ -54,8 +55,6 @@ use thiscovery_crm::store::{
     EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
 };
 use thiscovery_crm::{Crm, CrmConfig, Recorded, Stores};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 #[path = "common/workload.rs"]
 mod workload;
@@ -74,8 +73,6 @@ const DEFAULT_BATCH_LIMIT: usize = 10_000;
 const DEADLINE: Duration = Duration::from_secs(900);
 /// How long a run may take from spawn to response before it is abandoned.
 const RUN_TIMEOUT: Duration = Duration::from_secs(1200);
-
-const RUNTIME_PREFIX: &str = "/2018-06-01/runtime";
 
 const USAGE: &str = "\
 B4 under load: the release Lambda's peak RSS while one invocation sweeps N notifications.
@@ -311,97 +308,51 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// What the Runtime API stub saw.
+/// The Lambda's memory at the Runtime API calls that tell, each read while the process waits
+/// on that call being answered (`None`: /proc could not be read).
 #[derive(Debug, Default)]
-struct RuntimeLog {
-    /// `GET .../invocation/next` requests so far.
-    polls: u32,
-    /// The first poll (init done): when, and the Lambda's memory then.
-    init_done: Option<(Instant, Option<Mem>)>,
-    /// The posted answer: when, whether to `/response` (else `/error`), the body, memory then.
-    answer: Option<(Instant, bool, String, Option<Mem>)>,
-    /// The second poll (idle after the sweep): the Lambda's memory then.
+struct MemLog {
+    /// At the first poll: init done.
+    init_done: Option<Mem>,
+    /// At the first answer posted: the peak of the whole sweep.
+    answer: Option<Mem>,
+    /// At the second poll: idle after the sweep.
     idle_after: Option<Mem>,
 }
 
-/// A Lambda Runtime API (after tests/lambda.rs `Runtime`): the first `next` gets the event,
-/// later ones are held open, so the process idles. Memory is read while the Lambda waits on
-/// the request being answered.
-#[derive(Clone)]
-struct Runtime {
-    pid: Arc<AtomicU32>,
-    event: Value,
-    log: Arc<Mutex<RuntimeLog>>,
-}
-
-impl Runtime {
-    fn mem(&self) -> Option<Mem> {
-        // The pid is stored right after spawn; init takes far longer, but do not race it.
-        let started = Instant::now();
-        loop {
-            match self.pid.load(Ordering::Acquire) {
-                0 if started.elapsed() < Duration::from_secs(1) => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                0 => return None,
-                pid => return proc_mem(pid),
+/// The memory of the process whose pid is stored in `pid` (stored right after spawn; init takes
+/// far longer, but do not race it).
+fn lambda_mem(pid: &AtomicU32) -> Option<Mem> {
+    let started = Instant::now();
+    loop {
+        match pid.load(Ordering::Acquire) {
+            0 if started.elapsed() < Duration::from_secs(1) => {
+                std::thread::sleep(Duration::from_millis(1));
             }
+            0 => return None,
+            pid => return proc_mem(pid),
         }
     }
 }
 
-impl Respond for Runtime {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let at = Instant::now();
-        let mem = self.mem();
-        let mut log = self.log.lock().unwrap();
-        if request.method.as_str() == "GET" {
-            log.polls += 1;
-            if log.polls > 1 {
-                if log.polls == 2 {
-                    log.idle_after = mem;
-                }
-                // Hold the poll open, as the real API does with nothing queued.
-                return ResponseTemplate::new(200).set_delay(Duration::from_secs(3600));
+/// A Runtime API whose first poll gets the sweep event and whose later polls are held, so the
+/// process idles; it reads the Lambda's memory into `mems` at the calls [`MemLog`] keeps.
+async fn runtime(pid: Arc<AtomicU32>, mems: Arc<Mutex<MemLog>>) -> LambdaRuntime {
+    let runtime = LambdaRuntime::builder()
+        .deadline(Deadline::After(DEADLINE))
+        .on_call(move |call| {
+            let mut mems = mems.lock().unwrap();
+            match call {
+                Call::Next { poll: 1 } => mems.init_done = lambda_mem(&pid),
+                Call::Next { poll: 2 } => mems.idle_after = lambda_mem(&pid),
+                Call::Answer(_) if mems.answer.is_none() => mems.answer = lambda_mem(&pid),
+                _ => {}
             }
-            log.init_done = Some((at, mem));
-            let deadline = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + DEADLINE)
-                .as_millis()
-                .to_string();
-            return ResponseTemplate::new(200)
-                .insert_header("Lambda-Runtime-Aws-Request-Id", "sweep")
-                .insert_header("Lambda-Runtime-Deadline-Ms", deadline.as_str())
-                .insert_header(
-                    "Lambda-Runtime-Invoked-Function-Arn",
-                    "arn:aws:lambda:eu-west-1:123456789012:function:thiscovery-crm",
-                )
-                .insert_header(
-                    "Lambda-Runtime-Trace-Id",
-                    "Root=1-00000000-000000000000000000000000",
-                )
-                .set_body_json(&self.event);
-        }
-        // `.../invocation/{id}/response`, `.../invocation/{id}/error` or `.../init/error`.
-        let ok = request.url.path().ends_with("/response");
-        let body = String::from_utf8_lossy(&request.body).into_owned();
-        log.answer.get_or_insert((at, ok, body, mem));
-        ResponseTemplate::new(202).set_body_json(json!({"status": "OK"}))
-    }
-}
-
-async fn runtime_stub(runtime: &Runtime) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(format!("{RUNTIME_PREFIX}/invocation/next")))
-        .respond_with(runtime.clone())
-        .mount(&server)
+        })
+        .start()
         .await;
-    Mock::given(method("POST"))
-        .and(path_regex(format!("^{RUNTIME_PREFIX}/")))
-        .respond_with(runtime.clone())
-        .mount(&server)
-        .await;
-    server
+    runtime.push("sweep", json!({"action": "process_notifications"}));
+    runtime
 }
 
 /// One run's figures.
@@ -448,13 +399,9 @@ async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -
         seeding.as_secs_f64()
     );
 
-    let runtime = Runtime {
-        pid: Arc::new(AtomicU32::new(0)),
-        event: json!({"action": "process_notifications"}),
-        log: Arc::default(),
-    };
-    let server = runtime_stub(&runtime).await;
-    let addr = server.address();
+    let pid = Arc::new(AtomicU32::new(0));
+    let mems = Arc::new(Mutex::new(MemLog::default()));
+    let runtime = runtime(Arc::clone(&pid), Arc::clone(&mems)).await;
     let log_path =
         std::env::temp_dir().join(format!("lambda-sweep-{}-{run}.log", std::process::id()));
     let log = File::create(&log_path)?;
@@ -462,18 +409,7 @@ async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -
     // tests/lambda.rs `lambda_env` + `World::configure`.
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("{}:{}", addr.ip(), addr.port()),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "thiscovery-crm")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(runtime.function_env())
         .env("STACK_NAME", &world.stack)
         .env("CRM_ENV", ENV)
         .env("HUBSPOT_BASE_URL", world.hubspot.base_url())
@@ -499,12 +435,10 @@ async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -
     let mut child = cmd
         .spawn()
         .with_context(|| format!("spawning {}", binary.display()))?;
-    runtime
-        .pid
-        .store(child.id().unwrap_or_default(), Ordering::Release);
+    pid.store(child.id().unwrap_or_default(), Ordering::Release);
     let mut last_tick = Instant::now();
     loop {
-        if runtime.log.lock().unwrap().answer.is_some() {
+        if !runtime.answers().is_empty() {
             break;
         }
         if let Some(status) = child.try_wait()? {
@@ -534,18 +468,22 @@ async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -
     }
     // The next poll, a moment later: the memory the process keeps while idle after the sweep.
     let wait_started = Instant::now();
-    while runtime.log.lock().unwrap().polls < 2 && wait_started.elapsed() < Duration::from_secs(5) {
+    while runtime.polls().len() < 2 && wait_started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.start_kill()?;
     child.wait().await?;
-    drop(server);
-
-    let (init_at, idle, answer_at, ok, body, peak, idle_after) = {
-        let mut log = runtime.log.lock().unwrap();
-        let (init_at, idle) = log.init_done.context("no runtime poll recorded")?;
-        let (answer_at, ok, body, peak) = log.answer.take().context("no answer recorded")?;
-        (init_at, idle, answer_at, ok, body, peak, log.idle_after)
+    let init_at = *runtime
+        .polls()
+        .first()
+        .context("no runtime poll recorded")?;
+    let answer = runtime.answers().into_iter().next();
+    let answer = answer.context("no answer recorded")?;
+    drop(runtime);
+    let (answer_at, ok, body) = (answer.at, answer.kind == AnswerKind::Response, answer.body);
+    let (idle, peak, idle_after) = {
+        let mems = mems.lock().unwrap();
+        (mems.init_done, mems.answer, mems.idle_after)
     };
     let (Some(idle), Some(peak)) = (idle, peak) else {
         bail!("could not read /proc/<pid>/status of the Lambda (Linux only)");

@@ -4,15 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, FakeCore};
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
+use crm_testkit::lambda::{self, Deadline, LambdaRuntime};
 use serde_json::{Value, json};
 use thiscovery_crm::notification::ProcessingStatus;
 use thiscovery_crm::store::dynamodb::{
@@ -21,8 +20,6 @@ use thiscovery_crm::store::dynamodb::{
 use thiscovery_crm::store::{
     EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
 };
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn lambda_binary() -> PathBuf {
     // target/<profile>/deps/lambda-<hash> -> target/<profile>/examples/lambda
@@ -45,88 +42,15 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The Lambda Runtime API: hands out queued events on `next`, records responses.
-#[derive(Clone, Default)]
-struct Runtime {
-    /// The `Lambda-Runtime-Deadline-Ms` to hand out; `None`: a minute from now.
-    deadline_ms: Option<u64>,
-    queue: Arc<Mutex<VecDeque<(String, Value)>>>,
-    responses: Arc<Mutex<Vec<(String, Value)>>>,
-    errors: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Respond for Runtime {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let path = request.url.path();
-        if request.method.as_str() == "GET" {
-            let next = self.queue.lock().unwrap().pop_front();
-            return match next {
-                Some((id, event)) => {
-                    let deadline = self.deadline_ms.unwrap_or_else(|| {
-                        let in_a_minute = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
-                            + Duration::from_secs(60);
-                        in_a_minute.as_millis() as u64
-                    });
-                    ResponseTemplate::new(200)
-                        .insert_header("Lambda-Runtime-Aws-Request-Id", id.as_str())
-                        .insert_header("Lambda-Runtime-Deadline-Ms", deadline.to_string().as_str())
-                        .insert_header(
-                            "Lambda-Runtime-Invoked-Function-Arn",
-                            "arn:aws:lambda:eu-west-1:123456789012:function:thiscovery-crm",
-                        )
-                        .insert_header(
-                            "Lambda-Runtime-Trace-Id",
-                            "Root=1-00000000-000000000000000000000000",
-                        )
-                        .set_body_json(event)
-                }
-                // Nothing queued: hold the poll open, as the real API does.
-                None => ResponseTemplate::new(200).set_delay(Duration::from_secs(600)),
-            };
-        }
-        let id = path.split('/').nth(4).unwrap_or_default().to_owned();
-        if path.ends_with("/response") {
-            let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-            self.responses.lock().unwrap().push((id, body));
-        } else {
-            let body = String::from_utf8_lossy(&request.body).into_owned();
-            self.errors.lock().unwrap().push((id, body));
-        }
-        ResponseTemplate::new(202).set_body_json(json!({"status": "OK"}))
-    }
-}
-
-/// The variables the Lambda runtime itself needs, pointed at a Runtime API.
+/// The process settings of every Lambda run here: a clean environment with the variables the
+/// Lambda runtime needs, pointed at a Runtime API (`host:port`, or a URL for cargo-lambda's).
 fn lambda_env(cmd: &mut tokio::process::Command, runtime_api: &str) {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "thiscovery-crm")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(lambda::function_env(runtime_api))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-}
-
-async fn runtime_stub(runtime: &Runtime) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/2018-06-01/runtime/invocation/next"))
-        .respond_with(runtime.clone())
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path_regex("^/2018-06-01/runtime/"))
-        .respond_with(runtime.clone())
-        .mount(&server)
-        .await;
-    server
 }
 
 /// What the Lambda talks to: FakeHubSpot (with the task-signup user's contact), FakeCore,
@@ -222,23 +146,17 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         ),
         ("unknown-action", json!({"action": "dance"})),
     ];
-    let runtime = Runtime::default();
-    runtime
-        .queue
-        .lock()
-        .unwrap()
-        .extend(events.iter().map(|(id, e)| ((*id).to_owned(), e.clone())));
-    let server = runtime_stub(&runtime).await;
+    let runtime = LambdaRuntime::start().await;
+    for (id, event) in &events {
+        runtime.push(*id, event.clone());
+    }
 
     let started = Instant::now();
     let mut cmd = tokio::process::Command::new(lambda_binary());
-    let addr = server.address();
-    lambda_env(&mut cmd, &format!("{}:{}", addr.ip(), addr.port()));
+    lambda_env(&mut cmd, &runtime.runtime_api());
     w.configure(&mut cmd);
     let mut child = cmd.spawn().unwrap();
-    while runtime.responses.lock().unwrap().len() + runtime.errors.lock().unwrap().len()
-        < events.len()
-    {
+    while runtime.answers().len() < events.len() {
         if let Ok(Some(status)) = child.try_wait() {
             let out = child.wait_with_output().await.unwrap();
             panic!(
@@ -257,13 +175,9 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
     let logs = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
 
-    assert!(
-        runtime.errors.lock().unwrap().is_empty(),
-        "{:?}",
-        runtime.errors.lock().unwrap()
-    );
+    assert!(runtime.errors().is_empty(), "{:?}", runtime.errors());
     let responses: std::collections::HashMap<String, Value> =
-        runtime.responses.lock().unwrap().iter().cloned().collect();
+        runtime.responses().into_iter().collect();
     let outcome = |id: &str| {
         responses[id]["outcome"]
             .as_str()
@@ -339,20 +253,15 @@ async fn a_lambda_killed_between_claim_and_mark_loses_nothing() {
         Endpoint::SingleSend,
         Fault::latency(Duration::from_secs(3)).times(1),
     );
-    let runtime = Runtime {
-        deadline_ms: Some(0),
-        ..Runtime::default()
-    };
-    runtime
-        .queue
-        .lock()
-        .unwrap()
-        .push_back(("email".into(), fixture("transactional-email-to-address")));
-    let server = runtime_stub(&runtime).await;
-    let addr = server.address();
+    let runtime = LambdaRuntime::builder()
+        .deadline(Deadline::AtMillis(0))
+        .start()
+        .await;
+    runtime.push("email", fixture("transactional-email-to-address"));
+    let runtime_api = runtime.runtime_api();
     let spawn = || {
         let mut cmd = tokio::process::Command::new(lambda_binary());
-        lambda_env(&mut cmd, &format!("{}:{}", addr.ip(), addr.port()));
+        lambda_env(&mut cmd, &runtime_api);
         w.configure(&mut cmd);
         cmd.env("CRM_LEASE_SECONDS", "2");
         cmd.spawn().unwrap()
@@ -378,23 +287,16 @@ async fn a_lambda_killed_between_claim_and_mark_loses_nothing() {
     };
     first.start_kill().unwrap();
     first.wait().await.unwrap();
-    assert!(
-        runtime.responses.lock().unwrap().is_empty(),
-        "the killed Lambda answered"
-    );
+    assert!(runtime.responses().is_empty(), "the killed Lambda answered");
     let item = notifications.get(&claimed.id).await.unwrap().unwrap();
     assert_eq!(item.status, ProcessingStatus::Processing, "left claimed");
 
     // After the lease, a new process's sweep takes it over.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    runtime
-        .queue
-        .lock()
-        .unwrap()
-        .push_back(("sweep".into(), json!({"action": "process_notifications"})));
+    runtime.push("sweep", json!({"action": "process_notifications"}));
     let mut second = spawn();
     let started = Instant::now();
-    while runtime.responses.lock().unwrap().is_empty() {
+    while runtime.responses().is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the second Lambda did not answer the sweep"
@@ -403,7 +305,7 @@ async fn a_lambda_killed_between_claim_and_mark_loses_nothing() {
     }
     second.start_kill().unwrap();
     second.wait().await.unwrap();
-    let (id, sweep) = runtime.responses.lock().unwrap()[0].clone();
+    let (id, sweep) = runtime.responses()[0].clone();
     assert_eq!(id, "sweep");
     assert_eq!(sweep["processed"], 1, "{sweep}");
     let item = notifications.get(&claimed.id).await.unwrap().unwrap();
@@ -414,11 +316,9 @@ async fn a_lambda_killed_between_claim_and_mark_loses_nothing() {
 
 #[tokio::test]
 async fn missing_configuration_fails_the_cold_start_naming_the_variable() {
-    let runtime = Runtime::default();
-    let server = runtime_stub(&runtime).await;
+    let runtime = LambdaRuntime::start().await;
     let mut cmd = tokio::process::Command::new(lambda_binary());
-    let addr = server.address();
-    lambda_env(&mut cmd, &format!("{}:{}", addr.ip(), addr.port()));
+    lambda_env(&mut cmd, &runtime.runtime_api());
     cmd.env("HUBSPOT_ACCESS_TOKEN", "t")
         .env("THISCOVERY_CORE_URL", "http://127.0.0.1:9")
         .env("THISCOVERY_CORE_API_KEY", "k");

@@ -1,5 +1,6 @@
 //! Test fixtures for thiscovery crates: a stateful fake HubSpot ([`hubspot`]), a fake
-//! thiscovery-core user API ([`core`]) and a real DynamoDB Local harness ([`dynamodb`]).
+//! thiscovery-core user API ([`core`]), a real DynamoDB Local harness ([`dynamodb`]) and a
+//! local Lambda Runtime API to run a Lambda function binary against ([`lambda`]).
 //!
 //! This crate depends on neither `hubspot-client` nor `thiscovery-crm`: it speaks HTTP/JSON and
 //! DynamoDB and owns its own state types, so both crates can dev-depend on it without a cycle
@@ -9,3 +10,4 @@
 pub mod core;
 pub mod dynamodb;
 pub mod hubspot;
+pub mod lambda;

@@ -21,7 +21,6 @@
 //!
 //! See the crate README ("fake-hubspot") for the behaviour of each endpoint.
 
-mod admin;
 mod endpoint;
 mod fault;
 mod handlers;

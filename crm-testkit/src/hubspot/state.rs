@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Map, Value, json};
-
 use super::model::{Contact, JournalEntry, Seed, SentEmail, TimelineEvent, TokenSet};
 use super::util::{IdGen, iso8601, normalize_email, string_map};
 use super::{Endpoint, FakeHubSpot, Fault, RateLimitPolicy};
@@ -341,7 +339,7 @@ impl State {
     }
 
     /// The rate-limit headers for `app` as things stand (nothing is counted).
-    pub(crate) fn rate_headers(&mut self, app: &str, now: Instant) -> Vec<(String, String)> {
+    pub(crate) fn rate_headers(&mut self, app: &str, now: Instant) -> Headers {
         self.prune(app, now);
         let mut h = Vec::new();
         if let Some((max, window)) = self.config.rate_limit {
@@ -367,63 +365,9 @@ impl State {
         h
     }
 
-    // ----- replies --------------------------------------------------------------------------
+    // ----- journal ------------------------------------------------------------------------
 
-    /// A HubSpot error body: `status`, `message`, `correlationId`, `category` (+ `extra`).
-    pub(crate) fn error(
-        &mut self,
-        status: u16,
-        category: &str,
-        message: impl Into<String>,
-    ) -> Reply {
-        self.error_with(status, category, message, Map::new())
-    }
-
-    pub(crate) fn error_with(
-        &mut self,
-        status: u16,
-        category: &str,
-        message: impl Into<String>,
-        extra: Map<String, Value>,
-    ) -> Reply {
-        let correlation_id = self.ids.uuid();
-        let mut body = json!({
-            "status": "error",
-            "message": message.into(),
-            "correlationId": correlation_id,
-            "category": category,
-        });
-        if let Value::Object(map) = &mut body {
-            map.extend(extra);
-        }
-        Reply::json(status, body).with_correlation_id(correlation_id)
-    }
-
-    /// HubSpot's 429 body for a policy.
-    pub(crate) fn rate_limit_error(&mut self, policy: RateLimitPolicy, app: &str) -> Reply {
-        let correlation_id = self.ids.uuid();
-        let (message, group) = match policy {
-            RateLimitPolicy::TenSecondlyRolling => (
-                "You have reached your ten_secondly_rolling limit.",
-                format!("publicapi:{app}:ten-secondly-rolling"),
-            ),
-            RateLimitPolicy::Daily => (
-                "You have reached your daily limit.",
-                format!("publicapi:{app}:daily"),
-            ),
-        };
-        let body = json!({
-            "status": "error",
-            "message": message,
-            "errorType": "RATE_LIMIT",
-            "correlationId": correlation_id,
-            "policyName": policy.policy_name(),
-            "groupName": group,
-            "category": "RATE_LIMITS",
-        });
-        Reply::json(429, body).with_correlation_id(correlation_id)
-    }
-
+    /// Journals one request.
     pub(crate) fn record(
         &mut self,
         endpoint: Endpoint,
@@ -459,85 +403,5 @@ impl Shared {
     /// Locks the state; a test that panicked while holding the lock does not poison others.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A response before it becomes a wiremock `ResponseTemplate`.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    pub status: u16,
-    pub body: ReplyBody,
-    pub headers: Vec<(String, String)>,
-    pub delay: Option<Duration>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum ReplyBody {
-    Json(Value),
-    Raw { content_type: String, body: String },
-    Empty,
-}
-
-impl Reply {
-    pub(crate) fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            body: ReplyBody::Json(body),
-            headers: Vec::new(),
-            delay: None,
-        }
-    }
-
-    pub(crate) fn empty(status: u16) -> Self {
-        Self {
-            status,
-            body: ReplyBody::Empty,
-            headers: Vec::new(),
-            delay: None,
-        }
-    }
-
-    pub(crate) fn with_correlation_id(mut self, id: String) -> Self {
-        self.headers.push(("X-HubSpot-Correlation-Id".into(), id));
-        self
-    }
-
-    pub(crate) fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
-        self.headers.extend(headers);
-        self
-    }
-
-    pub(crate) fn into_template(self) -> wiremock::ResponseTemplate {
-        use wiremock::http::{HeaderName, HeaderValue};
-        let status = if (100..=999).contains(&self.status) {
-            self.status
-        } else {
-            500
-        };
-        let mut t = wiremock::ResponseTemplate::new(status);
-        for (k, v) in self.headers {
-            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
-                t = t.append_header(k, v);
-            }
-        }
-        t = match self.body {
-            ReplyBody::Json(v) => t.set_body_raw(
-                serde_json::to_vec(&v).unwrap_or_default(),
-                "application/json;charset=utf-8",
-            ),
-            ReplyBody::Raw { content_type, body } => {
-                let ct = if HeaderValue::from_str(&content_type).is_ok() {
-                    content_type
-                } else {
-                    "text/plain".to_owned()
-                };
-                t.set_body_raw(body.into_bytes(), &ct)
-            }
-            ReplyBody::Empty => t,
-        };
-        if let Some(d) = self.delay {
-            t = t.set_delay(d);
-        }
-        t
     }
 }

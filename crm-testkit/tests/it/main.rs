@@ -3,3 +3,5 @@
 mod core;
 mod dynamodb;
 mod hubspot;
+mod hubspot_wire;
+mod lambda;
