@@ -172,7 +172,10 @@ async fn main() -> Result<(), Error> {
         e
     })?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let crm = Arc::new(config.build(aws_sdk_dynamodb::Client::new(&aws))?);
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        thiscovery_crm::store::dynamodb::with_timeouts((&aws).into()).build(),
+    );
+    let crm = Arc::new(config.build(dynamodb)?);
     tracing::info!(stack = %config.stack_name, "ready");
     lambda_runtime::run(service_fn(move |event| {
         let crm = crm.clone();

@@ -30,6 +30,11 @@ pub use types::{
     CleanupSummary, CrmConfig, HandleError, HandleReport, Outcome, RETENTION, Recorded,
 };
 
+/// How many processed items cleanup reads at once.
+const CLEANUP_PAGE: usize = 1_000;
+/// How many deletes cleanup has in flight.
+const CLEANUP_CONCURRENCY: usize = 16;
+
 /// How many pages a sweep works on at once (see [`CrmConfig::page_size`]).
 const PAGES_IN_FLIGHT: usize = 2;
 
@@ -333,13 +338,31 @@ impl Crm {
     pub async fn cleanup(&self, now: OffsetDateTime) -> Result<CleanupSummary, StoreError> {
         let threshold = timestamp::format(now - RETENTION);
         let mut summary = CleanupSummary::default();
-        for n in self.notifications.list_processed_before(&threshold).await? {
-            if n.kind == NotificationType::TransactionalEmail {
-                summary.kept_emails += 1;
-            } else if n.modified.as_str() >= threshold.as_str() {
-                summary.kept_recent += 1;
-            } else if self.notifications.delete_processed(&n.id).await? {
-                summary.deleted += 1;
+        // Page by page (keys only, emails filtered out by the store), deleting each page
+        // before reading the next: memory stays at one page whatever the table holds.
+        let mut cursor = None;
+        loop {
+            let page = self
+                .notifications
+                .processed_page(&threshold, cursor.as_ref(), CLEANUP_PAGE)
+                .await?;
+            summary.kept_emails += page.skipped_emails;
+            let (recent, old): (Vec<_>, Vec<_>) = page
+                .items
+                .into_iter()
+                .partition(|k| k.modified.as_str() >= threshold.as_str());
+            summary.kept_recent += recent.len();
+            let deleted: Vec<Result<bool, StoreError>> = futures_util::stream::iter(old)
+                .map(|key| async move { self.notifications.delete_processed(&key.id).await })
+                .buffer_unordered(CLEANUP_CONCURRENCY)
+                .collect()
+                .await;
+            for result in deleted {
+                summary.deleted += usize::from(result?);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
         tracing::info!(

@@ -88,15 +88,17 @@ impl HttpDirectory {
         if let Some(body) = body {
             request = request.json(&body);
         }
+        // reqwest's errors name the URL, query included (`?email=...`): drop it, so no
+        // address reaches a log line or a stored message.
         let response = request
             .send()
             .await
-            .map_err(|e| DirectoryError::Unavailable(format!("{what}: {e}")))?;
+            .map_err(|e| DirectoryError::Unavailable(format!("{what}: {}", e.without_url())))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| DirectoryError::Unavailable(format!("{what}: {e}")))?;
+            .map_err(|e| DirectoryError::Unavailable(format!("{what}: {}", e.without_url())))?;
         match status {
             s if s.is_success() => {
                 if bytes.is_empty() {
@@ -228,6 +230,19 @@ mod tests {
         ];
         assert_eq!(project_of_task(&projects, "t3"), Some("Two"));
         assert_eq!(project_of_task(&projects, "t9"), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_names_no_email_address() {
+        // Nothing listens on port 1: the connection is refused.
+        let d = HttpDirectory::new("http://127.0.0.1:1", "k").unwrap();
+        let err = d.user_by_email("altha@email.co.uk").await.unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(err.is_retryable(), "{shown}");
+        assert!(
+            !shown.contains("altha") && !shown.contains("email.co.uk"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, PutOutcome,
-    StoreError, TemplateStore,
+    Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, ProcessedCursor,
+    ProcessedPage, PutOutcome, StoreError, TemplateStore,
 };
 use crate::notification::{Notification, ProcessingStatus};
 
@@ -207,6 +207,33 @@ impl NotificationStore for MemoryNotificationStore {
             .into_iter()
             .filter(|n| n.status == ProcessingStatus::Processed && n.created.as_str() < threshold)
             .collect())
+    }
+
+    async fn processed_page(
+        &self,
+        threshold: &str,
+        after: Option<&ProcessedCursor>,
+        limit: usize,
+    ) -> Result<ProcessedPage, StoreError> {
+        let state = self.lock();
+        let mut processed: Vec<&Notification> = state
+            .items
+            .values()
+            .filter(|n| n.status == ProcessingStatus::Processed && n.created.as_str() < threshold)
+            .collect();
+        processed.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        // Only the page is cloned.
+        let start = after.map_or(0, |c| {
+            processed.partition_point(|n| {
+                (n.created.as_str(), n.id.as_str()) <= (c.created.as_str(), c.id.as_str())
+            })
+        });
+        let end = processed.len().min(start + limit.max(1) + 1);
+        Ok(ProcessedPage::from_sorted(
+            processed[start..end].iter().map(|n| (*n).clone()),
+            None,
+            limit,
+        ))
     }
 
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {

@@ -187,12 +187,114 @@ pub trait NotificationStore: Send + Sync + fmt::Debug {
         completion: &Completion,
     ) -> Result<bool, StoreError>;
 
-    /// `processed` items whose `created` is before `threshold` (the tables' string form).
+    /// `processed` items whose `created` is before `threshold` (the tables' string form),
+    /// whole and all at once: prefer [`processed_page`](Self::processed_page), whose memory
+    /// does not grow with the table.
     async fn list_processed_before(&self, threshold: &str)
     -> Result<Vec<Notification>, StoreError>;
 
+    /// One page of what cleanup may delete: `processed` items created before `threshold`,
+    /// oldest first, after `after`, reading at most `limit` items. Transactional emails are
+    /// read but not returned (cleanup keeps them); `skipped_emails` counts them. `next` is
+    /// where the following page starts, `None` after the last.
+    ///
+    /// The default implementation pages over [`list_processed_before`](Self::list_processed_before);
+    /// the memory and DynamoDB stores read only the page (on DynamoDB: the status index,
+    /// projected to the three attributes, emails filtered out by the query).
+    async fn processed_page(
+        &self,
+        threshold: &str,
+        after: Option<&ProcessedCursor>,
+        limit: usize,
+    ) -> Result<ProcessedPage, StoreError> {
+        let mut all = self.list_processed_before(threshold).await?;
+        all.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        Ok(ProcessedPage::from_sorted(all, after, limit))
+    }
+
     /// Deletes an item if it is still `processed`; returns whether it did.
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Where a page of [`NotificationStore::processed_page`] ends: the last item read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessedCursor {
+    /// The last item's `created`.
+    pub created: String,
+    /// The last item's id.
+    pub id: String,
+}
+
+impl ProcessedCursor {
+    /// A cursor after the item `(created, id)`.
+    pub fn new(created: impl Into<String>, id: impl Into<String>) -> Self {
+        ProcessedCursor {
+            created: created.into(),
+            id: id.into(),
+        }
+    }
+}
+
+/// What cleanup needs of a processed item: its id and its stamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessedKey {
+    /// The notification's id.
+    pub id: String,
+    /// When it was recorded.
+    pub created: String,
+    /// When it last changed (an item processed within the retention period is kept).
+    pub modified: String,
+}
+
+/// A page of [`NotificationStore::processed_page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessedPage {
+    /// The processed items of the page that are not transactional emails.
+    pub items: Vec<ProcessedKey>,
+    /// How many transactional emails the page read and left out.
+    pub skipped_emails: usize,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<ProcessedCursor>,
+}
+
+impl ProcessedPage {
+    /// The page after `after` of `sorted` (processed items, oldest first by `(created, id)`),
+    /// reading at most `limit`.
+    pub fn from_sorted(
+        sorted: impl IntoIterator<Item = Notification>,
+        after: Option<&ProcessedCursor>,
+        limit: usize,
+    ) -> ProcessedPage {
+        let mut page = ProcessedPage::default();
+        let mut last = None;
+        let mut more = false;
+        let after_cursor = sorted.into_iter().filter(|n| {
+            after.is_none_or(|c| {
+                (n.created.as_str(), n.id.as_str()) > (c.created.as_str(), c.id.as_str())
+            })
+        });
+        for (read, n) in after_cursor.enumerate() {
+            if read == limit.max(1) {
+                more = true;
+                break;
+            }
+            last = Some(ProcessedCursor::new(n.created.clone(), n.id.clone()));
+            if n.kind == crate::notification::NotificationType::TransactionalEmail {
+                page.skipped_emails += 1;
+            } else {
+                page.items.push(ProcessedKey {
+                    id: n.id,
+                    created: n.created,
+                    modified: n.modified,
+                });
+            }
+        }
+        page.next = if more { last } else { None };
+        page
+    }
 }
 
 /// A property a template declares.

@@ -1,8 +1,8 @@
 //! Outbox liveness (issue #14, case 2 and 5): one poison item never stalls the rest. An item
 //! that cannot be read after its claim is dead-lettered with the reason, a failed result
 //! write affects its own item only, a lease that is not a number does not break the
-//! listing, an item whose attempts keep ending without a result ends in `dlq`, and a sweep
-//! starts no page its deadline cannot cover.
+//! listing, an item whose attempts keep ending without a result ends in `dlq`, a sweep
+//! starts no page its deadline cannot cover, and cleanup reads page by page (case 6).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,8 @@ use serde_json::json;
 use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{Notification, ProcessingStatus};
 use thiscovery_crm::store::{
-    Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError,
+    Claim, Completion, NotificationStore, PendingKey, ProcessedCursor, ProcessedPage, PutOutcome,
+    StoreError,
 };
 use thiscovery_crm::{CrmConfig, Recorded, timestamp};
 
@@ -292,3 +293,163 @@ async fn a_sweep_starts_no_page_its_deadline_cannot_cover() {
     assert_eq!(rest.count(ProcessingStatus::Processed), 2, "{rest:?}");
     assert_eq!(rest.left_for_next, 0);
 }
+
+/// A store that records how cleanup reads: never the whole list, pages of at most `limit`.
+#[derive(Debug)]
+struct CountingPages {
+    inner: Arc<dyn NotificationStore>,
+    whole_lists: std::sync::atomic::AtomicUsize,
+    largest_page: std::sync::atomic::AtomicUsize,
+    pages: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl NotificationStore for CountingPages {
+    async fn put_if_absent(&self, n: &Notification) -> Result<PutOutcome, StoreError> {
+        self.inner.put_if_absent(n).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
+        self.inner.list_pending().await
+    }
+    async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
+        self.inner.claim(id, claim).await
+    }
+    async fn complete(&self, id: &str, owner: &str, c: &Completion) -> Result<bool, StoreError> {
+        self.inner.complete(id, owner, c).await
+    }
+    async fn list_processed_before(&self, t: &str) -> Result<Vec<Notification>, StoreError> {
+        self.whole_lists
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.list_processed_before(t).await
+    }
+    async fn processed_page(
+        &self,
+        threshold: &str,
+        after: Option<&ProcessedCursor>,
+        limit: usize,
+    ) -> Result<ProcessedPage, StoreError> {
+        let page = self.inner.processed_page(threshold, after, limit).await?;
+        let read = page.items.len() + page.skipped_emails;
+        self.largest_page
+            .fetch_max(read, std::sync::atomic::Ordering::SeqCst);
+        self.pages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(page)
+    }
+    async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_processed(id).await
+    }
+}
+
+/// Writes `items` straight into the table (DynamoDB: 25 to a batch) or the store.
+async fn seed_items(s: &Stack, inner: &Arc<dyn NotificationStore>, items: Vec<Notification>) {
+    match &s.stores.dynamo {
+        Some((client, tables)) => {
+            for chunk in items.chunks(25) {
+                let requests = chunk
+                    .iter()
+                    .map(|n| {
+                        aws_sdk_dynamodb::types::WriteRequest::builder()
+                            .put_request(
+                                aws_sdk_dynamodb::types::PutRequest::builder()
+                                    .set_item(Some(
+                                        thiscovery_crm::store::dynamodb::notification_to_item(n),
+                                    ))
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                    })
+                    .collect();
+                let mut pending = Some(requests);
+                while let Some(requests) = pending.take() {
+                    let out = client
+                        .batch_write_item()
+                        .request_items(&tables.notifications, requests)
+                        .send()
+                        .await
+                        .unwrap();
+                    pending = out
+                        .unprocessed_items()
+                        .and_then(|m| m.get(&tables.notifications).cloned())
+                        .filter(|v| !v.is_empty());
+                }
+            }
+        }
+        None => {
+            for n in &items {
+                inner.put_if_absent(n).await.unwrap();
+            }
+        }
+    }
+}
+
+async fn cleanup_reads_keys_page_by_page_and_keeps_emails(backend: Backend) {
+    let mut st = stores(backend).await;
+    let inner = st.notifications.clone();
+    let counting = Arc::new(CountingPages {
+        inner: inner.clone(),
+        whole_lists: Default::default(),
+        largest_page: Default::default(),
+        pages: Default::default(),
+    });
+    st.notifications = counting.clone();
+    let s = stack_on(st, FakeHubSpot::start().await).await;
+    // 2,600 processed items recorded 10 days ago: 2,000 logins, 500 emails, and 100 logins
+    // processed only yesterday (kept: within the retention period).
+    let old = s.clock.now_time() - Duration::from_secs(10 * 24 * 3600);
+    let yesterday = s.clock.now_time() - Duration::from_secs(24 * 3600);
+    let mut items = Vec::new();
+    for i in 0..2_600 {
+        let kind = if (2_000..2_500).contains(&i) {
+            thiscovery_crm::notification::NotificationType::TransactionalEmail
+        } else {
+            thiscovery_crm::notification::NotificationType::UserLogin
+        };
+        let mut n = Notification::new(format!("old-{i:05}"), kind, "l", json!({"i": i}), old);
+        n.status = ProcessingStatus::Processed;
+        if i >= 2_500 {
+            n.modified = timestamp::format(yesterday);
+        }
+        items.push(n);
+    }
+    seed_items(&s, &inner, items).await;
+    let summary = s.crm.cleanup(s.clock.now_time()).await.unwrap();
+    assert_eq!(summary.deleted, 2_000, "{summary:?}");
+    assert_eq!(summary.kept_emails, 500, "{summary:?}");
+    assert_eq!(summary.kept_recent, 100, "{summary:?}");
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(
+        counting.whole_lists.load(SeqCst),
+        0,
+        "cleanup never loads the whole list"
+    );
+    assert!(counting.largest_page.load(SeqCst) <= 1_000);
+    assert!(counting.pages.load(SeqCst) >= 3);
+    assert!(
+        s.stores
+            .notifications
+            .get("old-02000")
+            .await
+            .unwrap()
+            .is_some(),
+        "emails stay"
+    );
+    assert!(
+        s.stores
+            .notifications
+            .get("old-00000")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A second run finds only what it keeps.
+    let again = s.crm.cleanup(s.clock.now_time()).await.unwrap();
+    assert_eq!(
+        (again.deleted, again.kept_emails, again.kept_recent),
+        (0, 500, 100)
+    );
+}
+on_both_backends!(cleanup_reads_keys_page_by_page_and_keeps_emails);

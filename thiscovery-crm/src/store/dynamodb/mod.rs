@@ -33,6 +33,36 @@ use crate::store::StoreError;
 /// The name of the notifications table's status index.
 pub const STATUS_INDEX: &str = attr::STATUS_INDEX;
 
+/// How long a connection to DynamoDB may take to open.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long one attempt of a DynamoDB call may take.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a DynamoDB call may take, its retries included.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `config` with the stack's timeouts for DynamoDB ([`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
+/// [`OPERATION_TIMEOUT`]). The SDK sets none by default, so a call to an endpoint that
+/// accepts and never answers would hang until the Lambda's own timeout.
+///
+/// ```no_run
+/// # async fn f() {
+/// let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = thiscovery_crm::store::dynamodb::with_timeouts((&aws).into()).build();
+/// let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
+/// # }
+/// ```
+pub fn with_timeouts(
+    config: aws_sdk_dynamodb::config::Builder,
+) -> aws_sdk_dynamodb::config::Builder {
+    config.timeout_config(
+        aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build(),
+    )
+}
+
 /// The four table names of a stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -160,4 +190,18 @@ where
     e.as_service_error()
         .and_then(|se| se.code())
         .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_set() {
+        let config = with_timeouts(aws_sdk_dynamodb::config::Builder::new()).build();
+        let timeouts = config.timeout_config().unwrap();
+        assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
+    }
 }

@@ -6,15 +6,18 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::attr::{
     CREATED, ID, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
-    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX, UNFINISHED_ATTEMPTS,
+    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX, TYPE, UNFINISHED_ATTEMPTS,
 };
 use super::claim::CLAIM_CONDITION;
 use super::codec::{
-    Item, n, notification_from_item, notification_to_item, pending_key_from_item, s,
+    Item, ItemReader, n, notification_from_item, notification_to_item, pending_key_from_item, s,
 };
 use super::{Read, get_item, is_condition_failure, sdk};
-use crate::notification::{Notification, ProcessingStatus};
-use crate::store::{Claim, Completion, NotificationStore, PendingKey, PutOutcome, StoreError};
+use crate::notification::{Notification, NotificationType, ProcessingStatus};
+use crate::store::{
+    Claim, Completion, NotificationStore, PendingKey, ProcessedCursor, ProcessedKey, ProcessedPage,
+    PutOutcome, StoreError,
+};
 
 /// The notifications table in DynamoDB.
 #[derive(Debug, Clone)]
@@ -228,6 +231,60 @@ impl NotificationStore for DynamoNotificationStore {
     ) -> Result<Vec<Notification>, StoreError> {
         self.query_status(ProcessingStatus::Processed, Some(threshold))
             .await
+    }
+
+    async fn processed_page(
+        &self,
+        threshold: &str,
+        after: Option<&ProcessedCursor>,
+        limit: usize,
+    ) -> Result<ProcessedPage, StoreError> {
+        let processed = ProcessingStatus::Processed;
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        // `Limit` bounds the items read, emails included; the filter drops emails after the
+        // read, so a page can be empty and still have a next one.
+        let out = self
+            .status_query(processed)
+            .key_condition_expression("#s = :s AND #c < :t")
+            .filter_expression("#t <> :email")
+            .projection_expression("#id, #c, #m")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_names("#c", CREATED)
+            .expression_attribute_names("#m", MODIFIED)
+            .expression_attribute_names("#t", TYPE)
+            .expression_attribute_values(":t", s(threshold))
+            .expression_attribute_values(":email", s(NotificationType::TransactionalEmail.as_str()))
+            .limit(limit)
+            .set_exclusive_start_key(after.map(|c| {
+                Item::from([
+                    (ID.to_owned(), s(&c.id)),
+                    (CREATED.to_owned(), s(&c.created)),
+                    (PROCESSING_STATUS.to_owned(), s(processed.as_str())),
+                ])
+            }))
+            .send()
+            .await
+            .map_err(|e| sdk(format!("query {} for cleanup", self.table), e))?;
+        let mut page = ProcessedPage::default();
+        for item in out.items() {
+            let r = ItemReader::new(&self.table, item);
+            let created = r.string(CREATED)?;
+            page.items.push(ProcessedKey {
+                id: r.string(ID)?,
+                modified: r.opt_string(MODIFIED)?.unwrap_or_else(|| created.clone()),
+                created,
+            });
+        }
+        // Everything the query read and the filter dropped is an email.
+        page.skipped_emails = usize::try_from(out.scanned_count() - out.count()).unwrap_or(0);
+        page.next = match out.last_evaluated_key() {
+            Some(key) => {
+                let r = ItemReader::new(&self.table, key);
+                Some(ProcessedCursor::new(r.string(CREATED)?, r.string(ID)?))
+            }
+            None => None,
+        };
+        Ok(page)
     }
 
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
