@@ -56,11 +56,14 @@ impl Kind for TaskSignups {
         };
         let mut results = Results::new();
         let mut requests = Vec::new();
+        // Event id -> its request, to send again after a 409 that names another event.
+        let mut sent: HashMap<String, TimelineEventRequest> = HashMap::new();
         // Event id (the user-task id) -> the notifications it answers for.
         let mut items_of: HashMap<String, Vec<String>> = HashMap::new();
         for (id, signup) in parse_each(items, TaskSignup::from_detail, &mut results) {
             match request(crm, &template, &signup).await {
                 Ok(request) => {
+                    sent.insert(signup.user_task_id.clone(), request.clone());
                     items_of.entry(signup.user_task_id).or_default().push(id);
                     requests.push(request);
                 }
@@ -69,31 +72,43 @@ impl Kind for TaskSignups {
                 }
             }
         }
-        if requests.is_empty() {
-            return results;
-        }
-        let outcome = crm.hubspot.timeline().create_batch(requests).await;
-        let mut answer = |event_id: &str, result: super::ItemResult| {
-            for id in items_of.get(event_id).into_iter().flatten() {
-                results.insert(id.clone(), result.clone());
+        // A whole-request 409 names the event that exists; the others of the request were
+        // not created and are sent once more without it.
+        let mut round = 0;
+        while !requests.is_empty() {
+            round += 1;
+            let outcome = crm.hubspot.timeline().create_batch(requests).await;
+            let mut resend = Vec::new();
+            let mut answer = |event_id: &str, result: super::ItemResult| {
+                for id in items_of.get(event_id).into_iter().flatten() {
+                    results.insert(id.clone(), result.clone());
+                }
+            };
+            for event in &outcome.created {
+                answer(&event.id, Ok(Some(event.id.clone())));
             }
-        };
-        for event in &outcome.created {
-            answer(&event.id, Ok(Some(event.id.clone())));
-        }
-        for failure in &outcome.failures {
-            answer(
-                &failure.id,
-                if is_conflict(&failure.reason) {
-                    // The event id is the user-task id: a conflict means it is recorded.
-                    Ok(Some(failure.id.clone()))
-                } else {
-                    Err(Failure::item(
+            for failure in outcome.failures {
+                let result = match conflict(&failure.reason, &failure.id) {
+                    // The event id is the user-task id: a conflict naming it means it is
+                    // recorded.
+                    Conflict::ThisEvent => Ok(Some(failure.id.clone())),
+                    Conflict::AnotherEvent if round == 1 => {
+                        if let Some(request) = sent.get(&failure.id) {
+                            resend.push(request.clone());
+                        }
+                        continue;
+                    }
+                    Conflict::AnotherEvent => Err(Failure::retry(
+                        "HubSpot answered 409 for the timeline batch without naming this event",
+                    )),
+                    Conflict::No => Err(Failure::item(
                         "HubSpot timeline event failed",
                         &failure.reason,
-                    ))
-                },
-            );
+                    )),
+                };
+                answer(&failure.id, result);
+            }
+            requests = resend;
         }
         for ids in items_of.values() {
             for id in ids {
@@ -164,13 +179,65 @@ async fn request(
         .timestamp(timestamp))
 }
 
-fn is_conflict(reason: &ItemFailure) -> bool {
+/// What a failed event's 409, if it is one, says of it.
+#[derive(Debug, PartialEq, Eq)]
+enum Conflict {
+    /// Not a conflict.
+    No,
+    /// This event exists already (an item error for it, or a request error naming it).
+    ThisEvent,
+    /// The whole request was refused with a 409 naming another of its events.
+    AnotherEvent,
+}
+
+fn conflict(reason: &ItemFailure, event_id: &str) -> Conflict {
     match reason {
-        ItemFailure::Rejected(detail) => {
-            detail.category.as_deref() == Some("CONFLICT")
-                || detail.status.as_deref() == Some("409")
+        ItemFailure::Rejected(detail)
+            if detail.category.as_deref() == Some("CONFLICT")
+                || detail.status.as_deref() == Some("409") =>
+        {
+            Conflict::ThisEvent
         }
-        ItemFailure::RequestFailed(e) => e.is_conflict(),
-        _ => false,
+        ItemFailure::RequestFailed(e) if e.is_conflict() => {
+            let names_it = e.api_error().is_some_and(|api| {
+                api.message
+                    .as_deref()
+                    .is_some_and(|m| names_id(m, event_id))
+                    || api
+                        .context
+                        .as_ref()
+                        .is_some_and(|c| names_id(&c.to_string(), event_id))
+            });
+            if names_it {
+                Conflict::ThisEvent
+            } else {
+                Conflict::AnotherEvent
+            }
+        }
+        _ => Conflict::No,
+    }
+}
+
+/// Whether `text` names `id` as a whole word (not inside a longer id).
+fn names_id(text: &str, id: &str) -> bool {
+    let is_id_char = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    text.match_indices(id).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + id.len()..].chars().next();
+        !before.is_some_and(is_id_char) && !after.is_some_and(is_id_char)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_whole_ids_only() {
+        let m = "An event with id 9620089b-e9a4 already exists for event template 1234567";
+        assert!(names_id(m, "9620089b-e9a4"));
+        assert!(!names_id(m, "9620089b"));
+        assert!(!names_id(m, "620089b-e9a4"));
+        assert!(names_id(r#"{"id":["abc"]}"#, "abc"));
     }
 }

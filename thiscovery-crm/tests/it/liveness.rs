@@ -453,3 +453,59 @@ async fn cleanup_reads_keys_page_by_page_and_keeps_emails(backend: Backend) {
     );
 }
 on_both_backends!(cleanup_reads_keys_page_by_page_and_keeps_emails);
+
+/// Case 3: a 409 for a whole timeline batch names the one event that exists; the others of
+/// the batch were not created and are sent again, not marked processed.
+async fn a_batch_conflict_counts_only_the_event_it_names(backend: Backend) {
+    let s = stack(backend).await;
+    let contact = s
+        .hubspot
+        .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let ids: Vec<String> = (0..3)
+        .map(|i| format!("9620089b-e9a4-46fd-bb78-09{i:010}"))
+        .collect();
+    for id in &ids {
+        let mut event = fixture("task-signup");
+        event["detail"]["id"] = json!(id);
+        event["detail"]["extra_data"]["crm_id"] = json!(contact);
+        match s
+            .crm
+            .record(&Envelope::from_value(event).unwrap())
+            .await
+            .unwrap()
+        {
+            Recorded::Created { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let body = json!({
+        "status": "error",
+        "category": "CONFLICT",
+        "message": format!(
+            "An event with id {} already exists for event template {}",
+            ids[1],
+            FakeHubSpot::TIMELINE_TEMPLATE_ID
+        ),
+        "correlationId": "4a2d1c7e-0000-4000-8000-000000000409",
+    });
+    s.hubspot.inject(
+        Endpoint::TimelineBatch,
+        Fault::body(409, "application/json", body.to_string()).times(1),
+    );
+    let summary = s.crm.process_pending().await.unwrap();
+    assert_eq!(summary.count(ProcessingStatus::Processed), 3, "{summary:?}");
+    // The named one is recorded as done; the other two were created by the second request.
+    let created: Vec<String> = s
+        .hubspot
+        .timeline_events()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(
+        created.contains(&ids[0]) && created.contains(&ids[2]),
+        "{created:?}"
+    );
+    assert!(!created.contains(&ids[1]), "{created:?}");
+    assert_eq!(s.hubspot.requests_to(Endpoint::TimelineBatch), 2);
+}
+on_both_backends!(a_batch_conflict_counts_only_the_event_it_names);
