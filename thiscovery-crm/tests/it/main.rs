@@ -10,5 +10,6 @@ mod events;
 mod fuzz;
 mod handlers;
 mod outbox;
+mod outcomes;
 mod soak;
 mod stores;
