@@ -125,7 +125,7 @@ impl Outcome {
     }
 }
 
-/// The result of [`Crm::handle`].
+/// The result of [`Crm::handle`](crate::Crm::handle).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HandleReport {
@@ -143,7 +143,7 @@ pub struct HandleReport {
     pub hubspot_ref: Option<String>,
 }
 
-/// Summary of [`Crm::cleanup`].
+/// Summary of [`Crm::cleanup`](crate::Crm::cleanup).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CleanupSummary {
@@ -158,7 +158,7 @@ pub struct CleanupSummary {
 /// How long processed notifications are kept.
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// What [`Crm::record`] did with an event.
+/// What [`Crm::record`](crate::Crm::record) did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Recorded {

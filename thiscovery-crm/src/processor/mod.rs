@@ -1,16 +1,16 @@
 //! The processor: claims a page of pending notifications, runs each type's items through its
-//! [`Kind`], and writes each item's result back by its own key.
+//! `Kind`, and writes each item's result back by its own key.
 //!
-//! Every notification type is one module here implementing [`Kind`]: how its event becomes a
-//! notification ([`Kind::draft`]), and how a page of its items becomes HubSpot requests whose
-//! results map back to the items by notification id ([`Kind::process`]). [`STAGES`] declares
+//! Every notification type is one module here implementing `Kind`: how its event becomes a
+//! notification (`Kind::draft`), and how a page of its items becomes HubSpot requests whose
+//! results map back to the items by notification id (`Kind::process`). `STAGES` declares
 //! the order once: registrations first (a task signup, login or email for a contact not yet
 //! in HubSpot, or a user whose `crm_id` is not yet written back, would fail otherwise), then
 //! task signups, logins and emails at the same time (they do not depend on each other, and
 //! running them together keeps the rate limiter busy).
 //!
 //! What a result means for the item (processed, retrying, dead-lettered, or back without an
-//! attempt for HubSpot's daily limit) is decided in one pure function, [`decision::decide`].
+//! attempt for HubSpot's daily limit) is decided in one pure function, `decision::decide`.
 
 use std::collections::HashMap;
 

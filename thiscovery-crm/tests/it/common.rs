@@ -7,14 +7,14 @@ use crm_testkit::core::FakeCore;
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::FakeHubSpot;
 use hubspot_client::{Client, RetryPolicy};
-use serde_json::Value;
+use serde_json::{Value, json};
 use thiscovery_crm::clock::ManualClock;
 use thiscovery_crm::directory::http::HttpDirectory;
 use thiscovery_crm::events::Envelope;
 use thiscovery_crm::store::EmailTemplate;
 use thiscovery_crm::store::dynamodb::TableNames;
 use thiscovery_crm::testing::{self, fixtures};
-use thiscovery_crm::{Crm, CrmConfig};
+use thiscovery_crm::{Crm, CrmConfig, Recorded};
 use time::OffsetDateTime;
 
 /// Which store implementation a test runs on.
@@ -52,6 +52,22 @@ pub fn fixture(name: &str) -> Value {
 /// A fixture event as an envelope.
 pub fn envelope(name: &str) -> Envelope {
     Envelope::from_value(fixture(name)).unwrap()
+}
+
+/// The fixture email to an address as event `i`: its own EventBridge id, so its own
+/// notification.
+pub fn email_event(i: usize) -> Envelope {
+    let mut event = fixture("transactional-email-to-address");
+    event["id"] = json!(format!("email-event-{i}"));
+    Envelope::from_value(event).unwrap()
+}
+
+/// Records `envelope`, which must be new, and returns its notification id.
+pub async fn record(crm: &Crm, envelope: &Envelope) -> String {
+    match crm.record(envelope).await.unwrap() {
+        Recorded::Created { id, .. } => id,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// The fixture email template.

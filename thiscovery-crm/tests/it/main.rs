@@ -12,5 +12,6 @@ mod handlers;
 mod limits;
 mod liveness;
 mod outbox;
+mod outcomes;
 mod soak;
 mod stores;
