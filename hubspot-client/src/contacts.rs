@@ -141,6 +141,47 @@ impl<'a> UpsertBatchRequest<'a> {
     }
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadBatchRequest<'a> {
+    properties: &'a [&'a str],
+    id_property: &'static str,
+    inputs: Vec<ReadInput<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReadInput<'a> {
+    id: &'a str,
+}
+
+/// What [`ContactsApi::batch_read_by_email`] found.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BatchReadOutcome {
+    /// Each contact found, by its normalized email.
+    pub found: HashMap<String, Contact>,
+    /// Emails whose chunk's request failed (not: emails with no contact), with the error.
+    pub failures: Vec<(String, ItemFailure)>,
+    /// How many requests were sent.
+    pub requests: usize,
+}
+
+impl BatchReadOutcome {
+    /// The contact for `email` (normalized here), if HubSpot has one.
+    pub fn contact(&self, email: &str) -> Option<&Contact> {
+        self.found.get(&normalize_email(email))
+    }
+
+    /// Why `email` could not be read, if its request failed.
+    pub fn failure(&self, email: &str) -> Option<&ItemFailure> {
+        let key = normalize_email(email);
+        self.failures
+            .iter()
+            .find(|(e, _)| *e == key)
+            .map(|(_, f)| f)
+    }
+}
+
 #[derive(Deserialize)]
 struct UpsertResult {
     id: ObjectId,
@@ -303,6 +344,81 @@ impl ContactsApi<'_> {
                 ItemFailure::RequestFailed(error) => Err(Error::InvalidRequest(error.to_string())),
             },
         }
+    }
+
+    /// Reads contacts by email (`POST .../batch/read` with `idProperty: email`), with the
+    /// named `properties` (the email is always read, to match results). Emails are
+    /// normalized and deduplicated, sent in chunks of 100 (concurrently, under the limiter:
+    /// a read is safe to repeat). The outcome has each contact found under its normalized
+    /// email; an email HubSpot finds no contact for is absent from `found` and not a
+    /// failure; a chunk whose request failed lists its emails in `failures`.
+    pub async fn batch_read_by_email(
+        &self,
+        emails: impl IntoIterator<Item = impl AsRef<str>>,
+        properties: &[&str],
+    ) -> BatchReadOutcome {
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<String> = emails
+            .into_iter()
+            .map(|e| normalize_email(e.as_ref()))
+            .filter(|e| seen.insert(e.clone()))
+            .collect();
+        let mut wanted: Vec<&str> = properties.to_vec();
+        if !wanted.contains(&"email") {
+            wanted.push("email");
+        }
+        let wanted = &wanted;
+        let inner = &self.client.inner;
+        let chunks = run_chunks(
+            keys,
+            inner.batch_size,
+            inner.batch_concurrency,
+            |chunk| async move {
+                let body = ReadBatchRequest {
+                    properties: wanted,
+                    id_property: "email",
+                    inputs: chunk.iter().map(|id| ReadInput { id }).collect(),
+                };
+                let request = Request::new(
+                    "contacts.batch_read",
+                    Method::POST,
+                    "crm/v3/objects/contacts/batch/read",
+                )
+                .json(&body)?;
+                inner.call::<BatchBody<Contact>>(request).await
+            },
+        )
+        .await;
+        let mut outcome = BatchReadOutcome {
+            requests: chunks.len(),
+            ..BatchReadOutcome::default()
+        };
+        for (chunk, result) in chunks {
+            match result {
+                Ok(body) => {
+                    for contact in body.results {
+                        let email = contact
+                            .properties
+                            .get("email")
+                            .cloned()
+                            .flatten()
+                            .map(|e| normalize_email(&e));
+                        if let Some(email) = email {
+                            outcome.found.insert(email, contact);
+                        }
+                    }
+                }
+                Err(error) => {
+                    let shared = std::sync::Arc::new(error);
+                    outcome.failures.extend(
+                        chunk
+                            .into_iter()
+                            .map(|email| (email, ItemFailure::RequestFailed(shared.clone()))),
+                    );
+                }
+            }
+        }
+        outcome
     }
 
     /// Creates or updates contacts by email (`POST .../batch/upsert`).

@@ -20,6 +20,8 @@ pub enum Endpoint {
     ContactsArchive,
     /// `POST /crm/v3/objects/contacts/batch/upsert`.
     ContactsBatchUpsert,
+    /// `POST /crm/v3/objects/contacts/batch/read` (by id, or `"idProperty": "email"`).
+    ContactsBatchRead,
     /// `POST /integrators/timeline/v3/events`.
     TimelineEvent,
     /// `POST /integrators/timeline/v3/events/batch/create`.
@@ -38,13 +40,14 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint name, for error messages and docs.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::OAuthToken,
         Endpoint::ContactsCreate,
         Endpoint::ContactsGet,
         Endpoint::ContactsUpdate,
         Endpoint::ContactsArchive,
         Endpoint::ContactsBatchUpsert,
+        Endpoint::ContactsBatchRead,
         Endpoint::TimelineEvent,
         Endpoint::TimelineBatch,
         Endpoint::TimelineGet,
@@ -63,6 +66,7 @@ impl Endpoint {
             Endpoint::ContactsUpdate => "ContactsUpdate",
             Endpoint::ContactsArchive => "ContactsArchive",
             Endpoint::ContactsBatchUpsert => "ContactsBatchUpsert",
+            Endpoint::ContactsBatchRead => "ContactsBatchRead",
             Endpoint::TimelineEvent => "TimelineEvent",
             Endpoint::TimelineBatch => "TimelineBatch",
             Endpoint::TimelineGet => "TimelineGet",
@@ -163,6 +167,9 @@ pub(crate) fn classify(method: &str, path: &str) -> Route {
         ("POST", ["crm", "v3", "objects", "contacts"]) => (Endpoint::ContactsCreate, vec![]),
         ("POST", ["crm", "v3", "objects", "contacts", "batch", "upsert"]) => {
             (Endpoint::ContactsBatchUpsert, vec![])
+        }
+        ("POST", ["crm", "v3", "objects", "contacts", "batch", "read"]) => {
+            (Endpoint::ContactsBatchRead, vec![])
         }
         ("GET", ["crm", "v3", "objects", "contacts", id]) if !id.is_empty() => {
             (Endpoint::ContactsGet, vec![param(id)])

@@ -218,6 +218,52 @@ async fn batch_upsert_creates_updates_and_reports_invalid_inputs() {
 }
 
 #[tokio::test]
+async fn batch_read_by_email_finds_contacts_and_reports_the_missing_as_items() {
+    let fake = FakeHubSpot::start().await;
+    let id = fake.seed_contact(
+        "altha@email.co.uk",
+        [("thiscovery_last_login_date", "1700000000000")],
+    );
+    let resp = post(
+        &fake,
+        "/crm/v3/objects/contacts/batch/read",
+        json!({
+            "properties": ["thiscovery_last_login_date", "email"],
+            "idProperty": "email",
+            "inputs": [{"id": "Altha@Email.co.uk"}, {"id": "nobody@email.co.uk"}]
+        }),
+    )
+    .await;
+    let (status, body) = json_of(resp).await;
+    assert_eq!(status, 207, "{body}");
+    assert_eq!(body["results"][0]["id"], json!(id));
+    assert_eq!(
+        body["results"][0]["properties"],
+        json!({"email": "altha@email.co.uk", "thiscovery_last_login_date": "1700000000000"})
+    );
+    assert_eq!(body["numErrors"], json!(1));
+    assert_eq!(body["errors"][0]["category"], json!("OBJECT_NOT_FOUND"));
+    assert_eq!(
+        body["errors"][0]["context"]["ids"],
+        json!(["nobody@email.co.uk"])
+    );
+    // By id, without `idProperty`.
+    let resp = post(
+        &fake,
+        "/crm/v3/objects/contacts/batch/read",
+        json!({"properties": ["email"], "inputs": [{"id": id}]}),
+    )
+    .await;
+    let (status, body) = json_of(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["results"][0]["properties"]["email"],
+        json!("altha@email.co.uk")
+    );
+    assert_eq!(fake.requests_to(Endpoint::ContactsBatchRead), 2);
+}
+
+#[tokio::test]
 async fn auth_expiry_refresh_and_revocation() {
     let fake = FakeHubSpot::builder()
         .token_ttl(Duration::from_secs(1))

@@ -370,3 +370,49 @@ async fn decode_errors_name_the_json_path() {
     }
     assert_eq!(err.class(), ErrorClass::Permanent);
 }
+
+#[tokio::test]
+async fn batch_read_by_email_sends_the_documented_body_and_keys_results_by_email() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/read"))
+        .and(body_json(json!({
+            "properties": ["thiscovery_last_login_date", "email"],
+            "idProperty": "email",
+            "inputs": [{"id": "altha@email.co.uk"}, {"id": "nobody@email.co.uk"}]
+        })))
+        .respond_with(ResponseTemplate::new(207).set_body_json(json!({
+            "status": "COMPLETE",
+            "results": [contact_json("74701", "altha@email.co.uk")],
+            "numErrors": 1,
+            "errors": [{
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
+                "context": {"ids": ["nobody@email.co.uk"]}
+            }],
+            "startedAt": "2024-01-01T00:00:00Z",
+            "completedAt": "2024-01-01T00:00:00Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let outcome = client(&server)
+        .contacts()
+        .batch_read_by_email(
+            [
+                " Altha@Email.co.uk",
+                "nobody@email.co.uk",
+                "altha@email.co.uk",
+            ],
+            &["thiscovery_last_login_date"],
+        )
+        .await;
+    assert_eq!(outcome.requests, 1);
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(
+        outcome.contact("ALTHA@email.co.uk").map(|c| c.id.as_str()),
+        Some("74701")
+    );
+    assert!(outcome.contact("nobody@email.co.uk").is_none());
+}

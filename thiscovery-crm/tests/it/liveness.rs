@@ -509,3 +509,68 @@ async fn a_batch_conflict_counts_only_the_event_it_names(backend: Backend) {
     assert_eq!(s.hubspot.requests_to(Endpoint::TimelineBatch), 2);
 }
 on_both_backends!(a_batch_conflict_counts_only_the_event_it_names);
+
+/// Case 4: a retried older login never moves `thiscovery_last_login_date` back; the newer
+/// one HubSpot holds stays, and the older login is recorded as processed.
+async fn an_older_login_does_not_move_the_date_back(backend: Backend) {
+    let s = stack(backend).await;
+    let login_at = |event: &serde_json::Value| {
+        time::OffsetDateTime::parse(
+            event["detail"]["data"]["date"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let newer = fixture("auth0-login");
+    let newer_ms = timestamp::epoch_millis(login_at(&newer));
+    let email = newer["detail"]["data"]["user_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let contact = s.hubspot.seed_contact(
+        &email,
+        [("thiscovery_last_login_date", newer_ms.to_string().as_str())],
+    );
+    // The same user's login of a day earlier, delivered late (a retry).
+    let mut older = fixture("auth0-login");
+    older["id"] = json!("older-login-event");
+    let older_at = login_at(&newer) - Duration::from_secs(24 * 3600);
+    older["detail"]["data"]["date"] = json!(
+        older_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let report = s.handle_json(older).await;
+    assert_eq!(
+        report.outcome,
+        thiscovery_crm::Outcome::Processed,
+        "{report:?}"
+    );
+    assert_eq!(report.hubspot_ref.as_deref(), Some(contact.as_str()));
+    let held = s.hubspot.contact(&contact).unwrap();
+    assert_eq!(
+        held.property("thiscovery_last_login_date"),
+        Some(newer_ms.to_string().as_str()),
+        "the date did not move back"
+    );
+    assert_eq!(s.hubspot.requests_to(Endpoint::ContactsBatchUpsert), 0);
+    // A newer login still moves it forward.
+    let mut newest = fixture("auth0-login");
+    newest["id"] = json!("newest-login-event");
+    let newest_at = login_at(&newer) + Duration::from_secs(3600);
+    newest["detail"]["data"]["date"] = json!(
+        newest_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    assert_eq!(
+        s.handle_json(newest).await.outcome,
+        thiscovery_crm::Outcome::Processed
+    );
+    let held = s.hubspot.contact(&contact).unwrap();
+    assert_eq!(
+        held.property("thiscovery_last_login_date"),
+        Some(timestamp::epoch_millis(newest_at).to_string().as_str())
+    );
+}
+on_both_backends!(an_older_login_does_not_move_the_date_back);

@@ -1,4 +1,5 @@
-//! `/crm/v3/objects/contacts`: create, get, update, archive and batch upsert by email.
+//! `/crm/v3/objects/contacts`: create, get, update, archive, batch upsert by email and batch
+//! read.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
@@ -128,6 +129,54 @@ pub(crate) fn batch_upsert(st: &mut State, req: &Incoming<'_>) -> Outcome {
                 new: Some(created),
                 ..ContactBody::of(c, None)
             });
+        }
+    }
+    Ok(batch::answer(started, results, errors))
+}
+
+/// [`Endpoint::ContactsBatchRead`](super::super::Endpoint::ContactsBatchRead): by id, or by
+/// email with `"idProperty": "email"`; `properties` names what each result carries (the
+/// default properties when absent). An input that matches no active contact is an item
+/// error (`OBJECT_NOT_FOUND`, 207), as HubSpot answers.
+pub(crate) fn batch_read(st: &mut State, req: &Incoming<'_>) -> Outcome {
+    let started = SystemTime::now();
+    let body = req.json()?;
+    let inputs = batch::inputs(req.body, Some(BATCH_LIMIT))?;
+    let by_email = match body.get("idProperty") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(p)) if p == "email" => true,
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "fake-hubspot: batch read by idProperty {other} is not supported (email or none)"
+            ))
+            .into());
+        }
+    };
+    let wanted: Vec<String> = match body.get("properties") {
+        Some(Value::Array(names)) => names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => DEFAULT_PROPERTIES.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for input in &inputs {
+        let id = batch::input_id(input);
+        let found = if by_email {
+            st.contact_id_by_email(&normalize_email(&id))
+        } else {
+            id.parse().ok().filter(|n| st.active_contact(*n).is_some())
+        };
+        match found.and_then(|cid| st.contacts.get(&cid)) {
+            Some(c) => results.push(ContactBody::of(c, Some(&wanted))),
+            None => {
+                let error = ApiError::not_found(
+                    "Could not get some CONTACT objects, they may be deleted or not exist.",
+                );
+                errors.push(error.into_item(id, &mut st.ids));
+            }
         }
     }
     Ok(batch::answer(started, results, errors))

@@ -41,6 +41,7 @@ fn handler(endpoint: Endpoint) -> Option<Handler> {
         Endpoint::ContactsUpdate => contacts::update,
         Endpoint::ContactsArchive => contacts::archive,
         Endpoint::ContactsBatchUpsert => contacts::batch_upsert,
+        Endpoint::ContactsBatchRead => contacts::batch_read,
         Endpoint::TimelineEvent => timeline::create,
         Endpoint::TimelineBatch => timeline::create_batch,
         Endpoint::TimelineGet => timeline::get,
