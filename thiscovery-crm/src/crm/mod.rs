@@ -248,13 +248,24 @@ impl Crm {
         deadline: Option<OffsetDateTime>,
     ) -> Result<ProcessSummary, StoreError> {
         let now_ms = timestamp::epoch_millis(self.clock.now());
-        let mut candidates: Vec<PendingKey> = self
+        let (unknown, mut candidates): (Vec<PendingKey>, Vec<PendingKey>) = self
             .notifications
             .list_pending_keys()
             .await?
             .into_iter()
             .filter(|k| k.is_claimable(now_ms))
-            .collect();
+            .partition(|k| k.unknown_type.is_some());
+        if !unknown.is_empty() {
+            // Another writer's items (the Python stack's `processing-test`): left exactly as
+            // they are, not claimed, and not an error of the sweep.
+            let ids: Vec<&str> = unknown.iter().take(20).map(|k| k.id.as_str()).collect();
+            tracing::info!(
+                count = unknown.len(),
+                ids = ?ids,
+                types = ?unknown.iter().filter_map(|k| k.unknown_type.as_deref()).collect::<std::collections::BTreeSet<_>>(),
+                "items of a type this stack does not handle are left as they are"
+            );
+        }
         // Oldest first, so a run bounded by `batch_limit` takes the longest-waiting work, and
         // a user's registration is in the same page as their later events or an earlier one.
         candidates.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));

@@ -103,6 +103,10 @@ pub struct PendingKey {
     pub status: ProcessingStatus,
     /// Until when its claim holds, epoch milliseconds, if it has one.
     pub lease_expires_ms: Option<i64>,
+    /// Its `type` attribute as stored, when the listing read it and it is not one this
+    /// stack handles (the Python stack's `processing-test`): a sweep leaves such an item as
+    /// it is. `None` for the types this stack handles.
+    pub unknown_type: Option<String>,
 }
 
 impl PendingKey {
@@ -118,7 +122,18 @@ impl PendingKey {
             created: created.into(),
             status,
             lease_expires_ms,
+            unknown_type: None,
         }
+    }
+
+    /// The same key, for an item whose stored `type` is `kind`: one this stack does not
+    /// handle is kept in [`unknown_type`](Self::unknown_type).
+    pub fn with_type(mut self, kind: &str) -> Self {
+        self.unknown_type = kind
+            .parse::<crate::notification::NotificationType>()
+            .is_err()
+            .then(|| kind.to_owned());
+        self
     }
 
     /// Whether the item looked claimable at `now_ms` (the claim rule,

@@ -574,3 +574,79 @@ async fn an_older_login_does_not_move_the_date_back(backend: Backend) {
     );
 }
 on_both_backends!(an_older_login_does_not_move_the_date_back);
+
+/// Issue #13 case 6: an item of a type this stack does not handle (the Python stack's
+/// `processing-test`) is left exactly as it is by a sweep, whatever its status, and does not
+/// hold up the rest; cleanup treats it by status and age like any other item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_types_are_left_as_they_are_and_never_block() {
+    let s = stack(Backend::Dynamo).await;
+    let created = timestamp::format(s.clock.now_time() - Duration::from_secs(3600));
+    let python_item = |id: &str, status: &str, created: &str| {
+        thiscovery_crm::store::dynamodb::Item::from([
+            ("id".to_owned(), AttributeValue::S(id.to_owned())),
+            ("label".to_owned(), AttributeValue::S(id.to_owned())),
+            (
+                "type".to_owned(),
+                AttributeValue::S("processing-test".to_owned()),
+            ),
+            ("details".to_owned(), AttributeValue::M(Default::default())),
+            (
+                "processing_status".to_owned(),
+                AttributeValue::S(status.to_owned()),
+            ),
+            ("created".to_owned(), AttributeValue::S(created.to_owned())),
+            ("modified".to_owned(), AttributeValue::S(created.to_owned())),
+        ])
+    };
+    let new_item = python_item("test_unknown_new", "new", &created);
+    let stuck_item = python_item("test_unknown_processing", "processing", &created);
+    let old = timestamp::format(s.clock.now_time() - Duration::from_secs(10 * 24 * 3600));
+    let old_processed = python_item("test_unknown_processed", "processed", &old);
+    for item in [&new_item, &stuck_item, &old_processed] {
+        put_raw(&s, item.clone()).await;
+    }
+    let good = record_emails(&s, 3).await;
+    let summary = s.crm.process_pending().await.unwrap();
+    assert_eq!(summary.count(ProcessingStatus::Processed), 3, "{summary:?}");
+    assert_eq!(summary.store_errors, 0, "{summary:?}");
+    assert!(
+        summary
+            .items
+            .iter()
+            .all(|i| !i.id.starts_with("test_unknown"))
+    );
+    for id in &good {
+        assert_eq!(status(&s, id).await.status, ProcessingStatus::Processed);
+    }
+    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
+    let raw = |id: &'static str| {
+        let client = client.clone();
+        let table = tables.notifications.clone();
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("id", AttributeValue::S(id.to_owned()))
+                .send()
+                .await
+                .unwrap()
+                .item
+        }
+    };
+    assert_eq!(
+        raw("test_unknown_new").await.as_ref(),
+        Some(&new_item),
+        "untouched"
+    );
+    assert_eq!(
+        raw("test_unknown_processing").await.as_ref(),
+        Some(&stuck_item),
+        "untouched"
+    );
+    // Cleanup: the old processed one goes like any other, the others stay.
+    let cleaned = s.crm.cleanup(s.clock.now_time()).await.unwrap();
+    assert_eq!(cleaned.deleted, 1, "{cleaned:?}");
+    assert!(raw("test_unknown_processed").await.is_none());
+    assert!(raw("test_unknown_new").await.is_some());
+}

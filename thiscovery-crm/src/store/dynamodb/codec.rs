@@ -229,15 +229,19 @@ pub fn notification_to_item(notification: &Notification) -> Item {
 }
 
 /// Reads a [`PendingKey`] from an item of the keys query, projected to [`ID`], [`CREATED`],
-/// [`PROCESSING_STATUS`] and [`LEASE_EXPIRES`].
+/// [`PROCESSING_STATUS`], [`LEASE_EXPIRES`] and [`TYPE`].
 pub(super) fn pending_key_from_item(table: &str, item: &Item) -> Result<PendingKey, StoreError> {
     let r = ItemReader::new(table, item);
-    Ok(PendingKey::new(
+    let key = PendingKey::new(
         r.string(ID)?,
         r.string(CREATED)?,
         r.parsed(PROCESSING_STATUS)?,
         r.lease(),
-    ))
+    );
+    Ok(match r.opt_string(TYPE)? {
+        Some(kind) => key.with_type(&kind),
+        None => key,
+    })
 }
 
 #[cfg(test)]

@@ -75,10 +75,11 @@ impl DynamoNotificationStore {
         let query = self
             .status_query(status)
             .key_condition_expression("#s = :s")
-            .projection_expression("#id, #c, #s, #l")
+            .projection_expression("#id, #c, #s, #l, #t")
             .expression_attribute_names("#id", ID)
             .expression_attribute_names("#c", CREATED)
-            .expression_attribute_names("#l", LEASE_EXPIRES);
+            .expression_attribute_names("#l", LEASE_EXPIRES)
+            .expression_attribute_names("#t", TYPE);
         self.all_pages(query, &format!("{status} keys"), pending_key_from_item)
             .await
     }
