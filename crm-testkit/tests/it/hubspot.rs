@@ -1,4 +1,6 @@
-//! Tests of crm-testkit's hubspot module: the fake must answer as HubSpot documents.
+//! Tests of crm-testkit's hubspot module: the fake must answer as HubSpot documents. One
+//! test per documented behaviour of each endpoint, which is why the file is long; the wire
+//! format's key order is pinned separately in `hubspot_wire.rs`.
 
 use std::time::Duration;
 

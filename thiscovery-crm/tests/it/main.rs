@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod effects;
 mod events;
 mod fuzz;
 mod handlers;
