@@ -369,3 +369,178 @@ async fn unknown_types_are_left_as_they_are_and_never_block() {
     assert!(raw("test_unknown_processed").await.is_none());
     assert!(raw("test_unknown_new").await.is_some());
 }
+
+/// Issue #14's soak with poison mixed in, on DynamoDB Local: good events of every type among
+/// unreadable items, corrupt leases, unknown types, events DynamoDB cannot store and invalid
+/// events, with HubSpot failing now and then. Sweeps repeat until nothing is pending; no
+/// sweep aborts, every good item ends `processed`, every poison item ends in `dlq` with a
+/// reason, is rejected when recorded, or (unknown types) is left exactly as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soak_with_poison_items_processes_every_good_item() {
+    let s = stack(Backend::Dynamo).await;
+    let steven = s
+        .hubspot
+        .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    s.hubspot
+        .inject(Endpoint::SingleSend, Fault::status(503).times(5));
+    s.hubspot
+        .inject(Endpoint::ContactsBatchUpsert, Fault::status(502).times(2));
+    let mut good = Vec::new();
+    let mut rejected = 0;
+    let mut invalid = Vec::new();
+    for i in 0..60 {
+        let event = match i % 6 {
+            0 => {
+                let mut e = fixture("transactional-email-to-address");
+                e["id"] = json!(format!("soak-email-{i}"));
+                e
+            }
+            1 => {
+                let mut e = fixture("task-signup");
+                e["detail"]["id"] = json!(format!("9620089b-e9a4-46fd-bb78-{i:012}"));
+                e["detail"]["extra_data"]["crm_id"] = json!(steven);
+                e
+            }
+            2 => {
+                let mut e = fixture("auth0-login");
+                e["id"] = json!(format!("soak-login-{i}"));
+                e
+            }
+            3 => {
+                // DynamoDB cannot store it: rejected when recorded.
+                let mut e = fixture("task-signup");
+                e["detail"]["id"] = json!(format!("{i}-{}", "x".repeat(2100)));
+                e
+            }
+            4 => {
+                // Recorded, and dead-lettered at once: the email is not an address.
+                let mut e = fixture("transactional-email-to-address");
+                e["id"] = json!(format!("soak-bad-email-{i}"));
+                e["detail"]["to_recipient_email"] = json!("not-an-address");
+                e
+            }
+            _ => {
+                let user_id = format!("d1070e81-557e-40eb-a7ba-{i:012}");
+                let email = format!("soak-{i}@email.co.uk");
+                s.core
+                    .seed_user(json!({"id": user_id, "email": email, "first_name": "Soak"}));
+                let mut e = fixture("auth0-registration");
+                e["detail"]["data"]["details"]["body"]["user_metadata"]["citsci_uuid"] =
+                    json!(user_id);
+                e["detail"]["data"]["details"]["body"]["email"] = json!(email);
+                e
+            }
+        };
+        match s.crm.record(&Envelope::from_value(event).unwrap()).await {
+            Ok(Recorded::Created { id, .. }) => good.push(id),
+            Ok(Recorded::Invalid { id, .. }) => invalid.push(id),
+            Err(thiscovery_crm::HandleError::Unstorable(_)) => rejected += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // Poison already in the table: unreadable, corrupt leases, unknown types.
+    for i in 0..5 {
+        let mut n = Notification::new(
+            format!("soak-unreadable-{i}"),
+            thiscovery_crm::notification::NotificationType::UserLogin,
+            "poison",
+            json!({}),
+            time::OffsetDateTime::now_utc(),
+        );
+        n.created = timestamp::format(s.clock.now_time() - Duration::from_secs(60 * i));
+        let mut item = thiscovery_crm::store::dynamodb::notification_to_item(&n);
+        item.insert(
+            "details".into(),
+            AttributeValue::M([("b".to_owned(), AttributeValue::B(vec![i as u8].into()))].into()),
+        );
+        put_raw(&s, item).await;
+        let mut leased = Notification::new(
+            format!("soak-lease-{i}"),
+            thiscovery_crm::notification::NotificationType::TransactionalEmail,
+            "poison",
+            fixture("transactional-email-to-address")["detail"].clone(),
+            time::OffsetDateTime::now_utc(),
+        );
+        leased.status = ProcessingStatus::Processing;
+        let mut item = thiscovery_crm::store::dynamodb::notification_to_item(&leased);
+        item.insert(
+            "lease_expires".into(),
+            AttributeValue::S(format!("later-{i}")),
+        );
+        put_raw(&s, item).await;
+        good.push(format!("soak-lease-{i}"));
+        let mut unknown = thiscovery_crm::store::dynamodb::notification_to_item(&n);
+        unknown.insert("id".into(), AttributeValue::S(format!("soak-unknown-{i}")));
+        unknown.insert("type".into(), AttributeValue::S("processing-test".into()));
+        put_raw(&s, unknown).await;
+    }
+    let mut sweeps = 0;
+    loop {
+        sweeps += 1;
+        let summary = s.crm.process_pending().await.expect("no sweep aborts");
+        assert_eq!(summary.store_errors, 0, "{summary:?}");
+        if summary.items.is_empty() || sweeps > 8 {
+            break;
+        }
+        s.clock.advance(Duration::from_secs(301));
+    }
+    for id in &good {
+        let n = status(&s, id).await;
+        assert_eq!(n.status, ProcessingStatus::Processed, "{id}: {n:?}");
+    }
+    for id in &invalid {
+        let n = status(&s, id).await;
+        assert_eq!(n.status, ProcessingStatus::Dlq, "{id}");
+        assert!(n.error_message.is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(rejected, 10);
+    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
+    for i in 0..5 {
+        let raw = |id: String| {
+            let client = client.clone();
+            let table = tables.notifications.clone();
+            async move {
+                client
+                    .get_item()
+                    .table_name(table)
+                    .key("id", AttributeValue::S(id))
+                    .send()
+                    .await
+                    .unwrap()
+                    .item
+                    .unwrap()
+            }
+        };
+        let unreadable = raw(format!("soak-unreadable-{i}")).await;
+        assert_eq!(
+            unreadable
+                .get("processing_status")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str),
+            Some("dlq")
+        );
+        let unknown = raw(format!("soak-unknown-{i}")).await;
+        assert_eq!(
+            unknown
+                .get("processing_status")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str),
+            Some("new"),
+            "unknown types are left as they are"
+        );
+        assert!(!unknown.contains_key("lease_owner"));
+    }
+    // One email per good email notification (sendId = notification id), however often retried.
+    let sent = s.hubspot.sent_emails();
+    let mut send_ids: Vec<&str> = sent.iter().filter_map(|e| e.send_id.as_deref()).collect();
+    let n = send_ids.len();
+    send_ids.sort_unstable();
+    send_ids.dedup();
+    assert_eq!(send_ids.len(), n, "no email sent twice");
+    eprintln!(
+        "poison soak: {} good, {} invalid, {rejected} rejected, 15 poison items, {sweeps} sweeps, {} emails",
+        good.len(),
+        invalid.len(),
+        n
+    );
+}
