@@ -142,4 +142,3 @@ impl fmt::Display for SearchedPaths {
         write!(f, "jar in {}", paths.join(", "))
     }
 }
-
