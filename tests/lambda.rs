@@ -126,6 +126,10 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
     let w = world().await;
     let mut bad = fixture("auth0-login");
     bad.as_object_mut().unwrap().remove("id");
+    // A user-task id longer than a DynamoDB key: rejected, and acknowledged (not an error
+    // EventBridge would retry until it drops the event).
+    let mut unstorable = w.task_signup();
+    unstorable["detail"]["id"] = json!("9".repeat(2100));
     let events = vec![
         ("registration", fixture("auth0-registration")),
         ("login", fixture("auth0-login")),
@@ -134,6 +138,7 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         ("email-user", fixture("transactional-email-to-user")),
         ("verification", fixture("auth0-verification")),
         ("bad", bad),
+        ("unstorable", unstorable),
         ("duplicate", fixture("transactional-email-to-address")),
         ("sweep", json!({"action": "process_notifications"})),
         (
@@ -201,6 +206,15 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
             .unwrap()
             .contains("`id`")
     );
+    assert_eq!(outcome("unstorable"), "rejected");
+    assert!(
+        responses["unstorable"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("detail.id"),
+        "{}",
+        responses["unstorable"]
+    );
     assert_eq!(outcome("duplicate"), "duplicate");
     assert_eq!(
         responses["sweep"]["processed"], 0,
@@ -235,7 +249,7 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "event")
         .collect();
-    assert_eq!(event_lines.len(), 8, "{logs}");
+    assert_eq!(event_lines.len(), 9, "{logs}");
     assert!(!logs.contains(FakeHubSpot::STATIC_TOKEN), "token in logs");
     assert!(!logs.contains(&w.core.api_key()), "API key in logs");
     assert!(!logs.contains(ALTHA_EMAIL), "personal data in logs");
