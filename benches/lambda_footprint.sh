@@ -23,6 +23,12 @@
 # scripts/install-dynamodb-local.sh is run.
 #   SWEEP_NOTIFICATIONS=2500 SWEEP_RUNS=3 bash benches/lambda_footprint.sh  # default 10000, 1 run
 #   NO_SWEEP=1 bash benches/lambda_footprint.sh                            # skip the sweep
+#
+# Optionally, last: the binary's peak RSS while one `cleanup` invocation deletes CLEANUP_ITEMS
+# processed notifications created 10 days ago (20% of them transactional emails, which are
+# kept), written straight into DynamoDB Local (lambda_sweep.rs `--cleanup`). Off unless
+# CLEANUP_ITEMS is set; it needs DynamoDB Local as the sweep does, and runs with NO_SWEEP too.
+#   CLEANUP_ITEMS=100000 bash benches/lambda_footprint.sh                   # CLEANUP_RUNS=1 default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -157,14 +163,25 @@ print(f"| init: start to first runtime poll, median of {runs} (min / max) | {sta
 print(f"| peak RSS (VmHWM) idle after init, median of {runs} (max) | {statistics.median(hwms) / 1024:.1f} MiB ({max(hwms) / 1024:.1f}) |")
 PY
 
-if [[ -z "${NO_SWEEP:-}" ]]; then
+if [[ -z "${NO_SWEEP:-}" || -n "${CLEANUP_ITEMS:-}" ]]; then
     if [[ -z "${DYNAMODB_ENDPOINT:-}" && -z "${DYNAMODB_LOCAL_DIR:-}" ]]; then
         DYNAMODB_LOCAL_DIR="$(scripts/install-dynamodb-local.sh)"
         export DYNAMODB_LOCAL_DIR
     fi
+fi
+
+if [[ -z "${NO_SWEEP:-}" ]]; then
     echo "lambda_footprint: cargo bench -p thiscovery-crm-stack --bench lambda_sweep" >&2
     cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- \
         --binary "${binary}" \
         --notifications "${SWEEP_NOTIFICATIONS:-10000}" \
         --runs "${SWEEP_RUNS:-1}"
+fi
+
+if [[ -n "${CLEANUP_ITEMS:-}" ]]; then
+    echo "lambda_footprint: cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- --cleanup ${CLEANUP_ITEMS}" >&2
+    cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- \
+        --binary "${binary}" \
+        --cleanup "${CLEANUP_ITEMS}" \
+        --runs "${CLEANUP_RUNS:-1}"
 fi
