@@ -421,6 +421,11 @@ struct Invocation {
     peak: Mem,
     /// At the next poll, if it came within 5 s.
     idle_after: Option<Mem>,
+    /// The largest `VmHWM` and `VmRSS` read while waiting for the answer (every 20 ms).
+    /// Linux updates the high-water mark only at some points (unmapping, exit) and otherwise
+    /// shows max(mark, current RSS), so a short peak between updates can be missing from a
+    /// later `VmHWM`; the samples catch what lasted 20 ms.
+    sampled: Option<Mem>,
     /// Whether the answer was a response (not an error).
     ok: bool,
     /// The answer's body as posted.
@@ -478,7 +483,14 @@ async fn invoke(
         .with_context(|| format!("spawning {}", binary.display()))?;
     pid.store(child.id().unwrap_or_default(), Ordering::Release);
     let mut last_tick = Instant::now();
+    let mut sampled: Option<Mem> = None;
     loop {
+        if let Some(mem) = child.id().and_then(proc_mem) {
+            sampled = Some(sampled.map_or(mem, |max| Mem {
+                hwm_kib: max.hwm_kib.max(mem.hwm_kib),
+                rss_kib: max.rss_kib.max(mem.rss_kib),
+            }));
+        }
         if !runtime.answers().is_empty() {
             break;
         }
@@ -538,6 +550,7 @@ async fn invoke(
         idle,
         peak,
         idle_after,
+        sampled,
         ok,
         body,
         response,
@@ -579,6 +592,7 @@ async fn run_once(ddb: &DynamoDbLocal, args: &Args, binary: &Path, run: usize) -
         idle,
         peak,
         idle_after,
+        sampled: _,
         ok,
         body,
         response,
@@ -1014,10 +1028,19 @@ struct CleanupMeasured {
     idle: Mem,
     peak: Mem,
     idle_after: Option<Mem>,
+    /// See [`Invocation::sampled`].
+    sampled: Option<Mem>,
     response: String,
 }
 
 impl CleanupMeasured {
+    /// The peak resident set, KiB: the larger of `VmHWM` at the answer and every `VmHWM` and
+    /// `VmRSS` sampled before it.
+    fn peak_kib(&self) -> u64 {
+        let sampled = self.sampled.map_or(0, |m| m.hwm_kib.max(m.rss_kib));
+        self.peak.hwm_kib.max(sampled)
+    }
+
     /// The invocation alone: the event handed out (first poll) to the answer.
     fn cleanup(&self) -> Duration {
         self.wall.saturating_sub(self.init)
@@ -1065,6 +1088,7 @@ async fn cleanup_once(
         idle,
         peak,
         idle_after,
+        sampled,
         ok,
         body,
         response,
@@ -1089,12 +1113,14 @@ async fn cleanup_once(
         idle,
         peak,
         idle_after,
+        sampled,
         response,
     };
     eprintln!(
-        "lambda_sweep: [run {run}] {} in {:.2} s: peak VmHWM {:.1} MiB (idle after init {:.1} MiB); response {}",
+        "lambda_sweep: [run {run}] {} in {:.2} s: peak {:.1} MiB (VmHWM at the answer {:.1} MiB; idle after init {:.1} MiB); response {}",
         if ok { "answered" } else { "FAILED" },
         measured.wall.as_secs_f64(),
+        mib(measured.peak_kib()),
         mib(peak.hwm_kib),
         mib(idle.hwm_kib),
         measured.response
@@ -1161,16 +1187,16 @@ fn cleanup_table(rows: &[CleanupMeasured], args: &Args, binary: &Path) -> String
     );
     let _ = writeln!(
         out,
-        "| run | items | of them emails | seeding s (not measured) | init ms | wall s | cleanup s | items/s | idle VmHWM MiB | peak VmHWM MiB | VmRSS at response MiB | VmRSS idle after MiB | response |"
+        "| run | items | of them emails | seeding s (not measured) | init ms | wall s | cleanup s | items/s | idle VmHWM MiB | peak MiB | VmHWM at response MiB | VmRSS at response MiB | VmRSS idle after MiB | response |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for (i, m) in rows.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {} | `{}` |",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | `{}` |",
             i + 1,
             m.items,
             m.emails,
@@ -1180,6 +1206,7 @@ fn cleanup_table(rows: &[CleanupMeasured], args: &Args, binary: &Path) -> String
             m.cleanup().as_secs_f64(),
             m.items_per_s(),
             mib(m.idle.hwm_kib),
+            mib(m.peak_kib()),
             mib(m.peak.hwm_kib),
             mib(m.peak.rss_kib),
             m.idle_after
@@ -1191,7 +1218,7 @@ fn cleanup_table(rows: &[CleanupMeasured], args: &Args, binary: &Path) -> String
         let of = |f: &dyn Fn(&CleanupMeasured) -> f64| median(rows.iter().map(f).collect());
         let _ = writeln!(
             out,
-            "| median of {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | | |",
+            "| median of {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | | |",
             rows.len(),
             rows[0].items,
             rows[0].emails,
@@ -1201,13 +1228,14 @@ fn cleanup_table(rows: &[CleanupMeasured], args: &Args, binary: &Path) -> String
             of(&|m| m.cleanup().as_secs_f64()),
             of(&|m| m.items_per_s()),
             of(&|m| mib(m.idle.hwm_kib)),
+            of(&|m| mib(m.peak_kib())),
             of(&|m| mib(m.peak.hwm_kib)),
             of(&|m| mib(m.peak.rss_kib)),
         );
     }
     let _ = writeln!(
         out,
-        "\nidle VmHWM: peak RSS when the first runtime poll arrives (init done); peak VmHWM: when the response is posted (the whole cleanup); wall: spawn to response; cleanup: first poll to response; items/s: items (deleted and kept) / cleanup s."
+        "\nidle VmHWM: peak RSS when the first runtime poll arrives (init done); peak: the larger of VmHWM when the response is posted and every VmHWM and VmRSS sampled every 20 ms before it (Linux updates the high-water mark lazily); wall: spawn to response; cleanup: first poll to response; items/s: items (deleted and kept) / cleanup s."
     );
     out
 }
