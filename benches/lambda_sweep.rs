@@ -66,14 +66,11 @@ use serde_json::{Value, json};
 use thiscovery_crm::directory::MemoryDirectory;
 use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{Notification, NotificationType, ProcessingStatus};
+use thiscovery_crm::store::NotificationStore;
 use thiscovery_crm::store::dynamodb::{
-    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
-    notification_from_item, notification_to_item,
+    DynamoNotificationStore, TableNames, notification_from_item, notification_to_item,
 };
-use thiscovery_crm::store::{
-    EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
-};
-use thiscovery_crm::testing::fixtures;
+use thiscovery_crm::testing::{self, fixtures};
 use thiscovery_crm::{Crm, CrmConfig, Recorded, Stores, timestamp};
 use time::OffsetDateTime;
 
@@ -89,7 +86,6 @@ use cleanup::*;
 use cli::*;
 use process::*;
 use workload::{Counts, workload};
-const TEMPLATE: &str = include_str!("../thiscovery-crm/tests/fixtures/items/email-template.json");
 
 /// The stack's `CRM_ENV` (the namespace of the task-signup lookup).
 const ENV: &str = "bench";
@@ -145,8 +141,7 @@ struct World {
     core: FakeCore,
     stack: String,
     notifications: Arc<DynamoNotificationStore>,
-    templates: Arc<DynamoTemplateStore>,
-    lookups: Arc<DynamoLookupStore>,
+    stores: Stores,
 }
 
 async fn world(ddb: &DynamoDbLocal) -> Result<World> {
@@ -155,27 +150,15 @@ async fn world(ddb: &DynamoDbLocal) -> Result<World> {
     let stack = ddb.new_stack_with_tables().await?;
     let client = ddb.client();
     let tables = TableNames::for_stack(&stack);
-    let notifications = Arc::new(DynamoNotificationStore::new(
-        client.clone(),
-        tables.notifications,
-    ));
-    let templates = Arc::new(DynamoTemplateStore::new(client.clone(), tables.templates));
-    let lookups = Arc::new(DynamoLookupStore::new(client, tables.lookups));
-    let template: EmailTemplate = serde_json::from_str(TEMPLATE)?;
-    templates.put_template(&template).await?;
-    lookups
-        .put_lookup(
-            &task_signup_lookup_key(ENV),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
-        .await?;
+    let stores = Stores::dynamodb(client.clone(), &tables);
+    testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID).await?;
+    let notifications = Arc::new(DynamoNotificationStore::new(client, tables.notifications));
     Ok(World {
         hubspot,
         core,
         stack,
         notifications,
-        templates,
-        lookups,
+        stores,
     })
 }
 
@@ -186,15 +169,9 @@ async fn record_all(world: &World, envelopes: Vec<Envelope>) -> Result<Vec<Strin
         .base_url(world.hubspot.base_url())
         .static_token(FakeHubSpot::STATIC_TOKEN)
         .build()?;
-    let stores = Stores::from_parts(
-        world.notifications.clone(),
-        world.templates.clone(),
-        world.lookups.clone(),
-        Arc::new(hubspot_client::auth::MemoryTokenStore::new()),
-    );
     let crm = Crm::builder()
         .hubspot(client)
-        .stores(stores)
+        .stores(world.stores.clone())
         .directory(Arc::new(MemoryDirectory::new()))
         .config(CrmConfig::for_env(ENV))
         .build()?;

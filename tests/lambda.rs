@@ -14,12 +14,8 @@ use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use crm_testkit::lambda::{self, Deadline, LambdaRuntime};
 use serde_json::{Value, json};
 use thiscovery_crm::notification::ProcessingStatus;
-use thiscovery_crm::store::dynamodb::{
-    DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, TableNames,
-};
-use thiscovery_crm::store::{
-    EmailTemplate, LookupStore, NotificationStore, TemplateStore, task_signup_lookup_key,
-};
+use thiscovery_crm::store::NotificationStore;
+use thiscovery_crm::store::dynamodb::{DynamoNotificationStore, TableNames};
 
 fn lambda_binary() -> PathBuf {
     // target/<profile>/deps/lambda-<hash> -> target/<profile>/examples/lambda
@@ -35,11 +31,7 @@ fn lambda_binary() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/thiscovery-crm/tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_json::from_str(thiscovery_crm::testing::fixtures::event(name).unwrap()).unwrap()
 }
 
 /// The process settings of every Lambda run here: a clean environment with the variables the
@@ -73,25 +65,13 @@ async fn world() -> World {
     let stack = ddb.new_stack_with_tables().await.unwrap();
     let client = ddb.client();
     let tables = TableNames::for_stack(&stack);
-    let template: EmailTemplate = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/thiscovery-crm/tests/fixtures/items/email-template.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
+    thiscovery_crm::testing::seed(
+        &thiscovery_crm::Stores::dynamodb(client, &tables),
+        "e2e",
+        FakeHubSpot::TIMELINE_TEMPLATE_ID,
     )
+    .await
     .unwrap();
-    DynamoTemplateStore::new(client.clone(), tables.templates.clone())
-        .put_template(&template)
-        .await
-        .unwrap();
-    DynamoLookupStore::new(client, tables.lookups.clone())
-        .put_lookup(
-            &task_signup_lookup_key("e2e"),
-            &json!({"hubspot_id": FakeHubSpot::TIMELINE_TEMPLATE_ID}),
-        )
-        .await
-        .unwrap();
     World {
         hubspot,
         core,
