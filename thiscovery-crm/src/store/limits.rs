@@ -12,7 +12,10 @@
 
 use serde_json::{Number, Value};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use crate::notification::Notification;
+use crate::store::dynamodb::notification_to_item;
 
 /// The largest item DynamoDB stores (400 KB).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -147,23 +150,13 @@ fn significant(text: &str) -> (usize, i64) {
     (trimmed.len(), power.saturating_add(exp))
 }
 
-/// The item's size as DynamoDB counts it.
+/// The item's size as DynamoDB counts it: the size of the item the DynamoDB codec writes
+/// for `n` ([`notification_to_item`]), so no attribute is left out or named twice.
 pub fn item_size(n: &Notification) -> usize {
-    let string = |name: &str, value: &str| name.len() + value.len();
-    let mut size = string("id", &n.id)
-        + string("type", n.kind.as_str())
-        + string("label", &n.label)
-        + string("processing_status", n.status.as_str())
-        + "processing_fail_count".len()
-        + number_size(&n.fail_count.to_string())
-        + string("created", &n.created)
-        + string("modified", &n.modified)
-        + "details".len()
-        + value_size(&n.details);
-    if let Some(message) = &n.error_message {
-        size += string("processing_error_message", message);
-    }
-    size
+    notification_to_item(n)
+        .iter()
+        .map(|(name, value)| name.len() + attr_size(value))
+        .sum()
 }
 
 fn number_size(text: &str) -> usize {
@@ -171,19 +164,25 @@ fn number_size(text: &str) -> usize {
     digits.div_ceil(2) + 1
 }
 
-/// A value's size as DynamoDB counts it (without its attribute name).
-fn value_size(value: &Value) -> usize {
+/// An attribute value's size as DynamoDB counts it (without its attribute name): lists and
+/// maps 3 bytes plus 1 per element plus their contents (a map's keys included).
+fn attr_size(value: &AttributeValue) -> usize {
     match value {
-        Value::Null | Value::Bool(_) => 1,
-        Value::Number(n) => number_size(&n.to_string()),
-        Value::String(s) => s.len(),
-        Value::Array(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        Value::Object(map) => {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(items) => items.iter().map(String::len).sum(),
+        AttributeValue::Ns(items) => items.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(items) => items.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + attr_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
             3 + map
                 .iter()
-                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .map(|(k, v)| 1 + k.len() + attr_size(v))
                 .sum::<usize>()
         }
+        // NULL, BOOL and any type added later: one byte.
+        _ => 1,
     }
 }
 

@@ -56,6 +56,19 @@ async fn put_raw(s: &Stack, item: thiscovery_crm::store::dynamodb::Item) {
         .unwrap();
 }
 
+/// The item `id` as it is in the table (what the store cannot or should not read).
+async fn get_raw(s: &Stack, id: &str) -> Option<thiscovery_crm::store::dynamodb::Item> {
+    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
+    client
+        .get_item()
+        .table_name(&tables.notifications)
+        .key("id", AttributeValue::S(id.to_owned()))
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_items_are_dead_lettered_and_the_rest_processed() {
     let s = stack(Backend::Dynamo).await;
@@ -96,16 +109,7 @@ async fn unreadable_items_are_dead_lettered_and_the_rest_processed() {
     let summary = crm.process_pending().await.unwrap();
     assert_eq!(summary.store_errors, 0, "{summary:?}");
     // The poison item cannot be read through the store: read its attributes as they are.
-    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
-    let raw = client
-        .get_item()
-        .table_name(&tables.notifications)
-        .key("id", AttributeValue::S("poison-unreadable".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let raw = get_raw(&s, "poison-unreadable").await.unwrap();
     let text = |name: &str| raw.get(name).and_then(|v| v.as_s().ok()).cloned();
     assert_eq!(text("processing_status").as_deref(), Some("dlq"));
     let reason = text("processing_error_message").unwrap();
@@ -338,21 +342,7 @@ async fn unknown_types_are_left_as_they_are_and_never_block() {
     for id in &good {
         assert_eq!(status(&s, id).await.status, ProcessingStatus::Processed);
     }
-    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
-    let raw = |id: &'static str| {
-        let client = client.clone();
-        let table = tables.notifications.clone();
-        async move {
-            client
-                .get_item()
-                .table_name(table)
-                .key("id", AttributeValue::S(id.to_owned()))
-                .send()
-                .await
-                .unwrap()
-                .item
-        }
-    };
+    let raw = |id: &'static str| get_raw(&s, id);
     assert_eq!(
         raw("test_unknown_new").await.as_ref(),
         Some(&new_item),
@@ -494,24 +484,8 @@ async fn a_soak_with_poison_items_processes_every_good_item() {
         assert!(n.error_message.is_some_and(|m| !m.is_empty()));
     }
     assert_eq!(rejected, 10);
-    let (client, tables) = s.stores.dynamo.as_ref().unwrap();
     for i in 0..5 {
-        let raw = |id: String| {
-            let client = client.clone();
-            let table = tables.notifications.clone();
-            async move {
-                client
-                    .get_item()
-                    .table_name(table)
-                    .key("id", AttributeValue::S(id))
-                    .send()
-                    .await
-                    .unwrap()
-                    .item
-                    .unwrap()
-            }
-        };
-        let unreadable = raw(format!("soak-unreadable-{i}")).await;
+        let unreadable = get_raw(&s, &format!("soak-unreadable-{i}")).await.unwrap();
         assert_eq!(
             unreadable
                 .get("processing_status")
@@ -519,7 +493,7 @@ async fn a_soak_with_poison_items_processes_every_good_item() {
                 .map(String::as_str),
             Some("dlq")
         );
-        let unknown = raw(format!("soak-unknown-{i}")).await;
+        let unknown = get_raw(&s, &format!("soak-unknown-{i}")).await.unwrap();
         assert_eq!(
             unknown
                 .get("processing_status")
