@@ -15,7 +15,7 @@ pub mod testing;
 pub mod timestamp;
 
 pub use crm::{
-    BuildError, CleanupSummary, Crm, CrmBuilder, CrmConfig, HandleError, HandleReport,
-    MAIN_TOKEN_ITEM, Outcome, RETENTION, Recorded, Stores, lease_until_ms,
+    BuildError, CleanupSummary, Crm, CrmBuilder, CrmConfig, EMAILS_TOKEN_ITEM, HandleError,
+    HandleReport, MAIN_TOKEN_ITEM, Outcome, RETENTION, Recorded, Stores, lease_until_ms,
 };
 pub use processor::{ItemReport, ProcessSummary};

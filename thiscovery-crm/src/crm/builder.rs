@@ -18,6 +18,10 @@ use crate::store::{LookupStore, NotificationStore, TemplateStore};
 /// names it.
 pub const MAIN_TOKEN_ITEM: &str = "hubspot";
 
+/// The tokens table item of the emails HubSpot app (transactional single-send), as the Python
+/// stack names it.
+pub const EMAILS_TOKEN_ITEM: &str = "hubspot-emails";
+
 /// The stack's four stores together: the notifications outbox, the email templates, the
 /// lookups and the HubSpot token set.
 ///
@@ -40,6 +44,9 @@ pub struct Stores {
     /// [`MAIN_TOKEN_ITEM`]). The stack itself does not read it: it is what a HubSpot client
     /// with OAuth is built on (see [`StackConfig::build`](crate::config::StackConfig::build)).
     pub tokens: Arc<dyn TokenStore>,
+    /// Where the emails HubSpot app's OAuth token set lives (tokens table item
+    /// [`EMAILS_TOKEN_ITEM`]); like [`tokens`](Self::tokens), read only by a HubSpot client.
+    pub email_tokens: Arc<dyn TokenStore>,
 }
 
 impl fmt::Debug for Stores {
@@ -49,6 +56,7 @@ impl fmt::Debug for Stores {
             .field("templates", &self.templates)
             .field("lookups", &self.lookups)
             .field("tokens", &self.tokens)
+            .field("email_tokens", &self.email_tokens)
             .finish()
     }
 }
@@ -61,11 +69,12 @@ impl Stores {
             templates: Arc::new(MemoryTemplateStore::new()),
             lookups: Arc::new(MemoryLookupStore::new()),
             tokens: Arc::new(MemoryTokenStore::new()),
+            email_tokens: Arc::new(MemoryTokenStore::new()),
         }
     }
 
-    /// The stores on the DynamoDB tables `tables`, through `client`. The token store is the
-    /// tokens table's item [`MAIN_TOKEN_ITEM`].
+    /// The stores on the DynamoDB tables `tables`, through `client`. The token stores are the
+    /// tokens table's items [`MAIN_TOKEN_ITEM`] and [`EMAILS_TOKEN_ITEM`].
     pub fn dynamodb(client: aws_sdk_dynamodb::Client, tables: &TableNames) -> Stores {
         Stores {
             notifications: Arc::new(DynamoNotificationStore::new(
@@ -81,14 +90,21 @@ impl Stores {
                 tables.lookups.clone(),
             )),
             tokens: Arc::new(DynamoTokenStore::new(
-                client,
+                client.clone(),
                 tables.tokens.clone(),
                 MAIN_TOKEN_ITEM,
+            )),
+            email_tokens: Arc::new(DynamoTokenStore::new(
+                client,
+                tables.tokens.clone(),
+                EMAILS_TOKEN_ITEM,
             )),
         }
     }
 
-    /// Stores from their parts (your own implementations, or a mix).
+    /// Stores from their parts (your own implementations, or a mix). The emails app's token
+    /// store starts as a fresh in-memory one: set it with
+    /// [`with_email_tokens`](Self::with_email_tokens).
     pub fn from_parts(
         notifications: Arc<dyn NotificationStore>,
         templates: Arc<dyn TemplateStore>,
@@ -100,7 +116,14 @@ impl Stores {
             templates,
             lookups,
             tokens,
+            email_tokens: Arc::new(MemoryTokenStore::new()),
         }
+    }
+
+    /// The same stores with `email_tokens` as the emails app's token store.
+    pub fn with_email_tokens(mut self, email_tokens: Arc<dyn TokenStore>) -> Stores {
+        self.email_tokens = email_tokens;
+        self
     }
 
     /// The same stores with `notifications` in place of the outbox (e.g. a wrapper that
@@ -121,8 +144,15 @@ pub enum BuildError {
 }
 
 /// Builds a [`Crm`]: a HubSpot client, the [`Stores`] and a
-/// [`UserDirectory`] are required; the clock (the system's) and the settings
-/// ([`CrmConfig::default`]) are optional.
+/// [`UserDirectory`] are required; a second HubSpot client for emails (default: the main one),
+/// the clock (the system's) and the settings ([`CrmConfig::default`]) are optional.
+///
+/// The Python stack this replaces talks to HubSpot through two OAuth apps: the main app
+/// (contacts and timeline events; token item [`MAIN_TOKEN_ITEM`]) and the emails app
+/// (transactional single-send; token item [`EMAILS_TOKEN_ITEM`]), each with its own token
+/// refresh and its own rate-limit budget. Give the second one with
+/// [`emails_hubspot`](CrmBuilder::emails_hubspot); with one app, give only
+/// [`hubspot`](CrmBuilder::hubspot).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -146,6 +176,7 @@ pub enum BuildError {
 #[must_use]
 pub struct CrmBuilder {
     hubspot: Option<hubspot_client::Client>,
+    emails_hubspot: Option<hubspot_client::Client>,
     stores: Option<Stores>,
     directory: Option<Arc<dyn UserDirectory>>,
     clock: Option<Arc<dyn Clock>>,
@@ -153,9 +184,17 @@ pub struct CrmBuilder {
 }
 
 impl CrmBuilder {
-    /// The HubSpot client (required).
+    /// The HubSpot client of the main app (required): contacts and timeline events, and
+    /// emails too unless [`emails_hubspot`](Self::emails_hubspot) is given.
     pub fn hubspot(mut self, client: hubspot_client::Client) -> Self {
         self.hubspot = Some(client);
+        self
+    }
+
+    /// The HubSpot client of the emails app (default: the main app's client): every
+    /// transactional single-send goes through it, and nothing else does.
+    pub fn emails_hubspot(mut self, client: hubspot_client::Client) -> Self {
+        self.emails_hubspot = Some(client);
         self
     }
 
@@ -186,8 +225,10 @@ impl CrmBuilder {
     /// The stack, or which required part is missing.
     pub fn build(self) -> Result<Crm, BuildError> {
         let stores = self.stores.ok_or(BuildError::Missing("stores"))?;
+        let hubspot = self.hubspot.ok_or(BuildError::Missing("hubspot"))?;
         Ok(Crm {
-            hubspot: self.hubspot.ok_or(BuildError::Missing("hubspot"))?,
+            hubspot_emails: self.emails_hubspot.unwrap_or_else(|| hubspot.clone()),
+            hubspot,
             notifications: stores.notifications,
             templates: stores.templates,
             lookups: stores.lookups,

@@ -25,7 +25,7 @@ use crate::timestamp;
 mod builder;
 mod types;
 
-pub use builder::{BuildError, CrmBuilder, MAIN_TOKEN_ITEM, Stores};
+pub use builder::{BuildError, CrmBuilder, EMAILS_TOKEN_ITEM, MAIN_TOKEN_ITEM, Stores};
 pub use types::{
     CleanupSummary, CrmConfig, HandleError, HandleReport, Outcome, RETENTION, Recorded,
 };
@@ -77,7 +77,10 @@ impl Pacer {
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Crm {
+    /// The main app's client: contacts, timeline events.
     pub(crate) hubspot: hubspot_client::Client,
+    /// The emails app's client: transactional single-send (the main client with one app).
+    pub(crate) hubspot_emails: hubspot_client::Client,
     pub(crate) notifications: Arc<dyn NotificationStore>,
     pub(crate) templates: Arc<dyn TemplateStore>,
     pub(crate) lookups: Arc<dyn LookupStore>,

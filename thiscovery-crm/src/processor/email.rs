@@ -137,7 +137,7 @@ async fn send(crm: &Crm, n: &Notification) -> ItemResult {
         request = request.contact_property(name, value);
     }
     let status = crm
-        .hubspot
+        .hubspot_emails
         .transactional()
         .send(&request)
         .await
