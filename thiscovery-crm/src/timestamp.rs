@@ -3,25 +3,45 @@
 //! Items written by the Python stack carry `created`/`modified` in Python's `str(datetime)`
 //! form, `2022-02-25 10:48:31.407821+00:00` (a space, microseconds, an offset). `created` is
 //! the GSI range key and cleanup compares it as a string, so this stack writes exactly that
-//! form (always UTC, always with microseconds) and parses every form it may meet on read:
+//! form (always UTC; the fraction left out when the microsecond is 0, as Python does) and
+//! parses every form it may meet on read:
 //! that one, RFC 3339 (`2021-01-16T12:12:30.147Z`), and PostgreSQL's `+00` offsets
 //! (`2018-06-13 14:15:16.171819+00`).
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-/// Formats an instant as the tables store it: `YYYY-MM-DD HH:MM:SS.ffffff+00:00`, in UTC.
+/// Formats an instant as the tables store it, Python's `str(datetime)` of a UTC time:
+/// `YYYY-MM-DD HH:MM:SS.ffffff+00:00`, or `YYYY-MM-DD HH:MM:SS+00:00` when the microsecond is
+/// exactly 0. Either form sorts as a string in time order against the other (`+` sorts before
+/// `.`), which the GSI range key and the cleanup's `created <` query rely on.
 pub fn format(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
+    let fraction = match t.microsecond() {
+        0 => String::new(),
+        micros => format!(".{micros:06}"),
+    };
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00:00",
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{fraction}+00:00",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second(),
-        t.microsecond()
     )
+}
+
+/// The Python stack's rule for the epoch milliseconds it sends HubSpot for a stored
+/// timestamp: the first 19 characters (`YYYY-MM-DD HH:MM:SS`, a `T` read as a space) taken as
+/// UTC, the fraction and any offset ignored. So `2021-01-16 12:12:30.147` gives
+/// `1610799150000`, and `2018-06-13 14:15:16.171819+00` gives `1528899316000`.
+pub fn python_epoch_millis(s: &str) -> Result<i64, String> {
+    let head = s
+        .trim()
+        .get(..19)
+        .ok_or_else(|| format!("invalid timestamp {s:?}: too short"))?;
+    let t = parse(head).map_err(|_| format!("invalid timestamp {s:?}: not YYYY-MM-DD HH:MM:SS"))?;
+    Ok(epoch_millis(t))
 }
 
 /// Parses a timestamp in any of the forms described in the module docs. A timestamp without
@@ -115,6 +135,31 @@ mod tests {
         assert_eq!(format(t), "2022-02-25 10:48:31.407821+00:00");
         let t = parse("2022-02-25 11:48:31.000001+01:00").unwrap();
         assert_eq!(format(t), "2022-02-25 10:48:31.000001+00:00");
+        // Python keeps all six digits of a fraction, and drops a zero fraction entirely.
+        let t = parse("2022-02-25T10:48:31.4Z").unwrap();
+        assert_eq!(format(t), "2022-02-25 10:48:31.400000+00:00");
+        let t = parse("2022-02-25T10:48:31.0000004Z").unwrap();
+        assert_eq!(format(t), "2022-02-25 10:48:31+00:00");
+        let t = parse("2022-02-25T10:48:31Z").unwrap();
+        assert_eq!(format(t), "2022-02-25 10:48:31+00:00");
+        assert_eq!(parse(&format(t)).unwrap(), t);
+    }
+
+    #[test]
+    fn python_epoch_millis_drops_fraction_and_offset() {
+        let cases = [
+            ("2022-02-25 10:48:31.164191+00:00", 1_645_786_111_000),
+            ("2018-06-13 14:15:16.171819+00", 1_528_899_316_000),
+            ("2021-01-16 12:12:30.147", 1_610_799_150_000),
+            ("2021-01-16T12:12:30.147Z", 1_610_799_150_000),
+            // The offset is ignored, as Python's rule does.
+            ("2018-06-12 16:16:56.087895+01", 1_528_820_216_000),
+        ];
+        for (text, millis) in cases {
+            assert_eq!(python_epoch_millis(text).unwrap(), millis, "{text}");
+        }
+        assert!(python_epoch_millis("2021-01-16").is_err());
+        assert!(python_epoch_millis("2021-01-16 12:1x:30").is_err());
     }
 
     #[test]
@@ -154,8 +199,9 @@ mod tests {
     #[test]
     fn string_order_matches_time_order() {
         let a = format(parse("2022-02-25T10:48:31.9Z").unwrap());
-        let b = format(parse("2022-02-25T10:48:32.1Z").unwrap());
-        let c = format(parse("2022-02-26T00:00:00Z").unwrap());
-        assert!(a < b && b < c);
+        let b = format(parse("2022-02-25T10:48:32Z").unwrap());
+        let c = format(parse("2022-02-25T10:48:32.1Z").unwrap());
+        let d = format(parse("2022-02-26T00:00:00Z").unwrap());
+        assert!(a < b && b < c && c < d, "{a} {b} {c} {d}");
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
@@ -183,7 +184,8 @@ impl Crm {
     /// whose payload is invalid but identifiable are recorded and dead-lettered at once;
     /// events with nothing to record are rejected.
     pub async fn record(&self, envelope: &Envelope) -> Result<Recorded, HandleError> {
-        let Some((kind, draft)) = draft(envelope)? else {
+        let now = self.clock.now();
+        let Some((kind, draft)) = self.draft(envelope, now).await? else {
             let log_type = auth0_log_type(&envelope.detail)?;
             tracing::debug!(log_type = %log_type, "Auth0 log type ignored");
             return Ok(Recorded::Ignored {
@@ -197,7 +199,7 @@ impl Crm {
             details,
             validation,
         } = draft;
-        let now = self.clock.now();
+        let details = rollback_safe(details);
         let notification = Notification::new(id.clone(), kind, label, details, now);
         limits::check_notification(&notification, id_field, "detail")?;
         if self.notifications.put_if_absent(&notification).await? == PutOutcome::Duplicate {
@@ -397,20 +399,44 @@ impl Crm {
     }
 }
 
-/// The notification type whose event `envelope` is, and the notification it becomes; `None`
-/// for an `Auth0 log` this stack does not act on; an error for an event no type takes.
-fn draft(envelope: &Envelope) -> Result<Option<(NotificationType, processor::Draft)>, EventError> {
-    for kind in processor::kinds() {
-        if let Some(draft) = kind.draft(envelope)? {
-            return Ok(Some((kind.kind(), draft)));
+impl Crm {
+    /// The notification type whose event `envelope` is, and the notification it becomes;
+    /// `None` for an `Auth0 log` this stack does not act on; an error for an event no type
+    /// takes.
+    async fn draft(
+        &self,
+        envelope: &Envelope,
+        now: OffsetDateTime,
+    ) -> Result<Option<(NotificationType, processor::Draft)>, EventError> {
+        for kind in processor::kinds() {
+            if let Some(draft) = kind.draft(self, envelope, now).await? {
+                return Ok(Some((kind.kind(), draft)));
+            }
         }
+        if envelope.detail_type == AUTH0_LOG {
+            return Ok(None);
+        }
+        Err(EventError::UnsupportedDetailType(
+            envelope.detail_type.clone(),
+        ))
     }
-    if envelope.detail_type == AUTH0_LOG {
-        return Ok(None);
+}
+
+/// `details` with every number written as a string: the Python stack forwards stored values
+/// to HubSpot with a JSON encoder that cannot encode the `Decimal` a DynamoDB number reads
+/// back as, so an item holding one would fail in it after a rollback. HubSpot takes property
+/// values as strings anyway.
+fn rollback_safe(details: Value) -> Value {
+    match details {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Array(items) => Value::Array(items.into_iter().map(rollback_safe).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, rollback_safe(v)))
+                .collect(),
+        ),
+        other => other,
     }
-    Err(EventError::UnsupportedDetailType(
-        envelope.detail_type.clone(),
-    ))
 }
 
 /// The lease of a claim made at `now_ms`: the invocation's deadline (epoch milliseconds)

@@ -29,6 +29,11 @@ pub struct CrmConfig {
     /// bounded by two pages' details whatever the backlog. Pages of 1,000 cost a few more
     /// HubSpot requests than one page would (a partly filled batch per type per page).
     pub page_size: usize,
+    /// How old (since it was recorded) a transactional email may be and still be sent; an
+    /// older one is dead-lettered with the reason `expired: not sent`. 72 hours by default,
+    /// so that emails the Python stack left pending at cut-over are not sent days late.
+    /// Registrations, logins and task signups are applied whatever their age.
+    pub email_max_age: Duration,
 }
 
 impl Default for CrmConfig {
@@ -40,6 +45,7 @@ impl Default for CrmConfig {
             email_concurrency: 8,
             batch_limit: 10_000,
             page_size: 1_000,
+            email_max_age: Duration::from_secs(72 * 3600),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | call | request |
 //! |---|---|
-//! | user by id | `GET v1/userv2/{id}` |
+//! | user by id | `GET v1/user/{id}` (the Python stack's call; core's later `v1/userv2` answers a different shape) |
 //! | user by email | `GET v1/user?email=` |
 //! | user by anonymous project-specific id | `GET v1/user?anon_project_specific_user_id=` |
 //! | project name of a task | `GET v1/project` (cached for [`PROJECT_CACHE_TTL`]) |
@@ -168,13 +168,29 @@ fn project_of_task<'a>(projects: &'a [Value], task_id: &str) -> Option<&'a str> 
 #[async_trait]
 impl UserDirectory for HttpDirectory {
     async fn user_by_id(&self, id: &str) -> Result<User, DirectoryError> {
-        let path = format!("v1/userv2/{}", encode(id));
+        let path = format!("v1/user/{}", encode(id));
         self.user(&path, &[], &format!("user {id}")).await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<User, DirectoryError> {
         self.user("v1/user", &[("email", email)], "user with that email")
             .await
+    }
+
+    async fn user_record_by_email(
+        &self,
+        email: &str,
+    ) -> Result<serde_json::Map<String, Value>, DirectoryError> {
+        let what = "user with that email";
+        match self
+            .request(Method::GET, "v1/user", &[("email", email)], None, what)
+            .await?
+        {
+            Some(Value::Object(record)) => Ok(record),
+            _ => Err(DirectoryError::Invalid(format!(
+                "{what}: not a JSON object"
+            ))),
+        }
     }
 
     async fn user_by_anon_project_specific_id(

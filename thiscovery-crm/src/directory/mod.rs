@@ -94,6 +94,21 @@ pub trait UserDirectory: Send + Sync + fmt::Debug {
     async fn user_by_id(&self, id: &str) -> Result<User, DirectoryError>;
     /// A user by email.
     async fn user_by_email(&self, email: &str) -> Result<User, DirectoryError>;
+    /// thiscovery-core's whole user record by email (`GET v1/user?email=`), as the Python
+    /// stack stores it in a login's `details`. The default is the fields of
+    /// [`user_by_email`](Self::user_by_email).
+    async fn user_record_by_email(
+        &self,
+        email: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, DirectoryError> {
+        let user = self.user_by_email(email).await?;
+        match serde_json::to_value(user) {
+            Ok(serde_json::Value::Object(record)) => Ok(record),
+            _ => Err(DirectoryError::Invalid(
+                "user record is not an object".into(),
+            )),
+        }
+    }
     /// A user by anonymous project-specific user id.
     async fn user_by_anon_project_specific_id(&self, anon_id: &str)
     -> Result<User, DirectoryError>;

@@ -17,8 +17,8 @@ mod task_signup;
 
 use serde_json::Value;
 
-pub use auth0::{Login, Registration, auth0_log_type};
-pub use email::{MAX_NAME_CHARS, Recipient, TransactionalEmail};
+pub use auth0::{LOGIN_DROPPED_KEYS, Login, Registration, auth0_log_type};
+pub use email::{MAX_NAME_CHARS, PROJECT_TASK_ID, Recipient, TransactionalEmail};
 pub use reader::validate_email;
 pub use task_signup::TaskSignup;
 

@@ -1,12 +1,20 @@
 //! `user-login`: an Auth0 login (`s`) sets the contact's `thiscovery_last_login_date`
 //! (batch upsert by email, one input per contact carrying its latest login in the page).
-//! The contacts' current dates are read first (batch read by email), and a date no newer
-//! than the one HubSpot holds is not sent: a retried older login never moves it back.
+//! The contacts are read first (batch read by email): a login updates an existing contact
+//! and never creates one (an email HubSpot has no contact for is retried, as the Python
+//! stack's profile update is, then dead-lettered with the reason), and a date no newer than
+//! the one HubSpot holds is not sent: a retried older login never moves it back.
+//!
+//! The item's `details` is the Python stack's: thiscovery-core's user record (read when the
+//! login is recorded) plus `login_datetime`. If core cannot answer then, the login is still
+//! recorded, with the two keys processing reads (`email`, `login_datetime`). The date sent is
+//! the Python stack's, `login_datetime` to the whole second.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use hubspot_client::contacts::{ContactUpsert, normalize_email};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::decision::Failure;
@@ -28,33 +36,67 @@ impl Kind for Logins {
         NotificationType::UserLogin
     }
 
-    fn draft(&self, envelope: &Envelope) -> Result<Option<Draft>, EventError> {
+    async fn draft(
+        &self,
+        crm: &Crm,
+        envelope: &Envelope,
+        _now: OffsetDateTime,
+    ) -> Result<Option<Draft>, EventError> {
         let detail = &envelope.detail;
         if envelope.detail_type != AUTH0_LOG || auth0_log_type(detail)? != "s" {
             return Ok(None);
         }
+        let id = derived_id(NotificationType::UserLogin, envelope.require_id()?);
+        let mut label = Login::label_from_detail(detail).unwrap_or_default();
+        let parsed = Login::from_detail(detail);
+        let details = match &parsed {
+            Ok(login) => {
+                let record = match crm.directory.user_record_by_email(&login.email).await {
+                    Ok(record) => Some(record),
+                    Err(e) => {
+                        tracing::warn!(
+                            notification = %id,
+                            error = %e,
+                            "thiscovery-core's user record is not available: the login is recorded with its email and date only"
+                        );
+                        None
+                    }
+                };
+                if let Some(email) = record
+                    .as_ref()
+                    .and_then(|r| r.get("email"))
+                    .and_then(Value::as_str)
+                {
+                    // The Python stack labels a login with core's spelling of the address.
+                    label = email.to_owned();
+                }
+                Login::python_details(detail, record)?
+            }
+            // An invalid login keeps the raw detail, for whoever reads its dead letter.
+            Err(_) => detail.clone(),
+        };
         Ok(Some(Draft {
-            id: derived_id(NotificationType::UserLogin, envelope.require_id()?),
+            id,
             id_field: "id",
-            label: Login::label_from_detail(detail).unwrap_or_default(),
-            details: detail.clone(),
-            validation: Login::from_detail(detail).map(|_| ()),
+            label,
+            details,
+            validation: parsed.map(|_| ()),
         }))
     }
 
     async fn process(&self, crm: &Crm, items: &[Notification]) -> Results {
         let mut results = Results::new();
-        let logins = parse_each(items, Login::from_detail, &mut results);
+        let logins = parse_each(items, Login::from_stored, &mut results);
         if logins.is_empty() {
             return results;
         }
-        // One input per email, carrying its latest login.
-        let mut latest: HashMap<String, OffsetDateTime> = HashMap::new();
+        // One input per email, carrying its latest login (to the whole second, the value
+        // the Python stack sends).
+        let mut latest: HashMap<String, i64> = HashMap::new();
         for (_, login) in &logins {
-            let entry = latest
-                .entry(normalize_email(&login.email))
-                .or_insert(login.logged_in_at);
-            *entry = (*entry).max(login.logged_in_at);
+            let at = whole_second_millis(login.logged_in_at);
+            let entry = latest.entry(normalize_email(&login.email)).or_insert(at);
+            *entry = (*entry).max(at);
         }
         // A retried older login must not move the date back: read what HubSpot holds and
         // send only dates that are newer.
@@ -64,11 +106,12 @@ impl Kind for Logins {
             .batch_read_by_email(latest.keys(), &[LAST_LOGIN])
             .await;
         let mut already = HashMap::new();
+        // Only contacts HubSpot has are sent, so the upsert updates and never creates.
         let inputs: Vec<ContactUpsert> = latest
             .iter()
             .filter(|(email, at)| {
                 let Some(contact) = current.contact(email) else {
-                    return current.failure(email).is_none();
+                    return false;
                 };
                 let held = contact
                     .properties
@@ -76,16 +119,13 @@ impl Kind for Logins {
                     .cloned()
                     .flatten()
                     .and_then(|v| v.trim().parse::<i64>().ok());
-                if held.is_some_and(|held| held >= timestamp::epoch_millis(**at)) {
+                if held.is_some_and(|held| held >= **at) {
                     already.insert((*email).clone(), contact.id.to_string());
                     return false;
                 }
                 true
             })
-            .map(|(email, at)| {
-                ContactUpsert::new(email)
-                    .property(LAST_LOGIN, timestamp::epoch_millis(*at).to_string())
-            })
+            .map(|(email, at)| ContactUpsert::new(email).property(LAST_LOGIN, at.to_string()))
             .collect();
         let outcome = if inputs.is_empty() {
             Default::default()
@@ -102,6 +142,12 @@ impl Kind for Logins {
                     "could not read the contact's last login date",
                     failure,
                 ))
+            } else if current.contact(&email).is_none() {
+                // Its registration may not have reached HubSpot yet: retried, then
+                // dead-lettered with this reason.
+                Err(Failure::retry(
+                    "HubSpot has no contact with this email (a login updates a contact, it never creates one)",
+                ))
             } else if let Some(failure) = outcome.failure(&login.email) {
                 Err(Failure::item(
                     "HubSpot login date update failed",
@@ -117,4 +163,9 @@ impl Kind for Logins {
         }
         results
     }
+}
+
+/// Epoch milliseconds to the whole second: what the Python stack sends for a login date.
+fn whole_second_millis(t: OffsetDateTime) -> i64 {
+    timestamp::epoch_millis(t).div_euclid(1000) * 1000
 }

@@ -127,8 +127,15 @@ pub(crate) trait Kind: Send + Sync {
     fn kind(&self) -> NotificationType;
 
     /// The notification `envelope` becomes if it is this type's event (`Ok(None)` if it is
-    /// not); an error if it is this type's event but nothing can be recorded (no id).
-    fn draft(&self, envelope: &Envelope) -> Result<Option<Draft>, EventError>;
+    /// not); an error if it is this type's event but nothing can be recorded (no id). The
+    /// details are in the shape the Python stack writes for the type (a login's needs
+    /// thiscovery-core's user record); `now` is when it is recorded.
+    async fn draft(
+        &self,
+        crm: &Crm,
+        envelope: &Envelope,
+        now: OffsetDateTime,
+    ) -> Result<Option<Draft>, EventError>;
 
     /// Processes a page of this type's claimed items, returning a result per notification
     /// id. An item without a result is retried.

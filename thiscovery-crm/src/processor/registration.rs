@@ -1,13 +1,21 @@
 //! `user-registration`: an Auth0 signup (`ss`) becomes a HubSpot contact (batch upsert by
 //! email), whose id is written back to thiscovery-core as the user's `crm_id`.
+//!
+//! The item's `details` is the Python stack's derived map (`Registration::python_details`);
+//! items holding the raw Auth0 detail (this stack's earlier versions) are read too. A
+//! write-back that thiscovery-core answers 404 (the signup reached this stack before core
+//! had the user) is retried like any retryable failure, then dead-lettered with the reason;
+//! the contact upsert it repeats is idempotent.
 
 use async_trait::async_trait;
 use hubspot_client::contacts::ContactUpsert;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::decision::Failure;
 use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
+use crate::directory::DirectoryError;
 use crate::events::{AUTH0_LOG, Envelope, EventError, Registration, auth0_log_type};
 use crate::notification::{Notification, NotificationType};
 use crate::timestamp;
@@ -21,11 +29,17 @@ impl Kind for Registrations {
         NotificationType::UserRegistration
     }
 
-    fn draft(&self, envelope: &Envelope) -> Result<Option<Draft>, EventError> {
+    async fn draft(
+        &self,
+        _crm: &Crm,
+        envelope: &Envelope,
+        now: OffsetDateTime,
+    ) -> Result<Option<Draft>, EventError> {
         let detail = &envelope.detail;
         if envelope.detail_type != AUTH0_LOG || auth0_log_type(detail)? != "ss" {
             return Ok(None);
         }
+        let parsed = Registration::from_detail(detail);
         Ok(Some(Draft {
             id: Registration::user_id_from_detail(detail)?,
             id_field: "detail.data.details.body.user_metadata.citsci_uuid",
@@ -34,14 +48,18 @@ impl Kind for Registrations {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            details: detail.clone(),
-            validation: Registration::from_detail(detail).map(|_| ()),
+            // An invalid signup keeps the raw detail, for whoever reads its dead letter.
+            details: match &parsed {
+                Ok(r) => r.python_details(now, envelope.time.as_deref()),
+                Err(_) => detail.clone(),
+            },
+            validation: parsed.map(|_| ()),
         }))
     }
 
     async fn process(&self, crm: &Crm, items: &[Notification]) -> Results {
         let mut results = Results::new();
-        let registrations = parse_each(items, Registration::from_detail, &mut results);
+        let registrations = parse_each(items, Registration::from_stored, &mut results);
         if registrations.is_empty() {
             return results;
         }
@@ -59,13 +77,15 @@ impl Kind for Registrations {
                     .await
                     .map(|()| Some(contact.id.to_string()))
                     .map_err(|e| {
-                        Failure::directory(
-                            &format!(
-                                "contact {} upserted, but writing crm_id back failed",
-                                contact.id
-                            ),
-                            &e,
-                        )
+                        let what = format!(
+                            "contact {} upserted, but writing crm_id back failed",
+                            contact.id
+                        );
+                        match &e {
+                            // Core may not have the user yet: retried, as the Python stack does.
+                            DirectoryError::NotFound(_) => Failure::retry(format!("{what}: {e}")),
+                            _ => Failure::directory(&what, &e),
+                        }
                     })
             } else {
                 Err(Failure::retry("HubSpot returned no result for the contact"))
@@ -90,8 +110,7 @@ fn contact(r: &Registration) -> ContactUpsert {
     if let Some(last) = &r.last_name {
         input = input.property("lastname", last);
     }
-    if let Some(code) = &r.country_code {
-        let country = crate::country::country_name(code).unwrap_or(code);
+    if let Some(country) = &r.country_name {
         input = input.property("country", country);
     }
     input

@@ -1,6 +1,12 @@
 //! `task-signup`: a thiscovery task signup becomes a timeline event on the contact (batch
 //! create; the event id is the user-task id, so a resend is a conflict, not a second event).
 //! The timeline template id comes from the lookups table (`/{env}/task-signup`).
+//!
+//! The event goes on the contact whose id is the signup's `crm_id`; without one, the user's
+//! `crm_id` is read from thiscovery-core (`GET v1/user/{user_id}`), and while core has none
+//! (the registration has not reached HubSpot yet) the item is retried, then dead-lettered
+//! with the reason, as the Python stack does. The event is never addressed by email, which
+//! would let HubSpot create a contact.
 
 use std::collections::HashMap;
 
@@ -8,11 +14,13 @@ use async_trait::async_trait;
 use hubspot_client::ItemFailure;
 use hubspot_client::timeline::TimelineEventRequest;
 use serde_json::Value;
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::decision::Failure;
 use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
+use crate::directory::DirectoryError;
 use crate::events::{Envelope, EventError, TASK_SIGNUP, TaskSignup};
 use crate::notification::{Notification, NotificationType};
 use crate::store::task_signup_lookup_key;
@@ -26,7 +34,12 @@ impl Kind for TaskSignups {
         NotificationType::TaskSignup
     }
 
-    fn draft(&self, envelope: &Envelope) -> Result<Option<Draft>, EventError> {
+    async fn draft(
+        &self,
+        _crm: &Crm,
+        envelope: &Envelope,
+        _now: OffsetDateTime,
+    ) -> Result<Option<Draft>, EventError> {
         let detail = &envelope.detail;
         if envelope.detail_type != TASK_SIGNUP {
             return Ok(None);
@@ -143,30 +156,35 @@ async fn template(crm: &Crm) -> Result<String, Failure> {
     }
 }
 
-/// The timeline event of a signup: on the contact by `crm_id`, else by the user's email.
+/// The timeline event of a signup, on the contact whose id is the signup's `crm_id`, or the
+/// user's as thiscovery-core knows it.
 async fn request(
     crm: &Crm,
     template: &str,
     signup: &TaskSignup,
 ) -> Result<TimelineEventRequest, Failure> {
-    let request = match &signup.crm_id {
-        Some(crm_id) => {
-            TimelineEventRequest::for_object(template, &signup.user_task_id, crm_id.as_str())
-        }
+    let crm_id = match &signup.crm_id {
+        Some(crm_id) => crm_id.clone(),
         None => {
-            let user = crm
-                .directory
-                .user_by_id(&signup.user_id)
-                .await
-                .map_err(|e| {
-                    Failure::directory(
-                        &format!("could not find the email of user {}", signup.user_id),
-                        &e,
-                    )
-                })?;
-            TimelineEventRequest::for_email(template, &signup.user_task_id, user.email)
+            let user_id = signup.user_id.as_deref().ok_or_else(|| {
+                Failure::invalid("the signup has neither `extra_data.crm_id` nor `user_id`")
+            })?;
+            let user = crm.directory.user_by_id(user_id).await.map_err(|e| {
+                let what = format!("could not read the crm_id of user {user_id}");
+                match &e {
+                    // Core may not have the user yet: retried, as the Python stack does.
+                    DirectoryError::NotFound(_) => Failure::retry(format!("{what}: {e}")),
+                    _ => Failure::directory(&what, &e),
+                }
+            })?;
+            user.crm_id.ok_or_else(|| {
+                Failure::retry(format!(
+                    "user {user_id} does not have a crm_id yet (their registration has not reached HubSpot)"
+                ))
+            })?
         }
     };
+    let request = TimelineEventRequest::for_object(template, &signup.user_task_id, crm_id);
     let timestamp = signup.created.format(&Rfc3339).unwrap_or_default();
     Ok(request
         .token("project_id", signup.project_id.as_str())

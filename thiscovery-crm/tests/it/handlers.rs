@@ -7,6 +7,9 @@ use serde_json::json;
 use thiscovery_crm::Outcome;
 use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
 
+use thiscovery_crm::clock::Clock;
+use thiscovery_crm::timestamp;
+
 use crate::common::{Backend, envelope, fixture, stack};
 use crate::on_both_backends;
 
@@ -22,8 +25,10 @@ async fn registration(backend: Backend) {
     assert_eq!(p["lastname"], "Alcorn");
     assert_eq!(p["thiscovery_id"], ALTHA_USER_ID);
     assert_eq!(p["country"], "United Kingdom");
-    // detail.data.date 2022-02-25T10:48:31.036Z in epoch milliseconds.
-    assert_eq!(p["thiscovery_registered_date"], "1645786111036");
+    // As the Python stack sends it: the item's details.created, to the whole second.
+    let recorded = timestamp::format(s.clock.now());
+    let whole_second = timestamp::python_epoch_millis(&recorded).unwrap();
+    assert_eq!(p["thiscovery_registered_date"], whole_second.to_string());
     // The HubSpot id is written back to thiscovery-core.
     let patches = s.core.crm_id_patches();
     assert_eq!(patches.len(), 1);
@@ -39,7 +44,13 @@ async fn registration(backend: Backend) {
     assert_eq!(item.status, ProcessingStatus::Processed);
     assert_eq!(item.kind, NotificationType::UserRegistration);
     assert_eq!(item.label, ALTHA_EMAIL);
-    assert_eq!(item.details, fixture("auth0-registration")["detail"]);
+    // The Python stack's derived details: its eight keys, all strings.
+    assert_eq!(
+        item.details,
+        json!({"created": recorded, "email": ALTHA_EMAIL, "event_time": fixture("auth0-registration")["time"],
+               "first_name": "Altha", "last_name": "Alcorn", "country_code": "GB",
+               "country_name": "United Kingdom", "id": ALTHA_USER_ID})
+    );
     assert_eq!(item.lease_owner, None);
 }
 on_both_backends!(registration);
@@ -52,18 +63,51 @@ async fn login(backend: Backend) {
     let report = s.crm.handle(&envelope("auth0-login")).await.unwrap();
     assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
     let contact = s.hubspot.contact(&id).unwrap();
-    // detail.data.date 2021-01-16T12:12:30.147Z in epoch milliseconds.
+    // detail.data.date 2021-01-16T12:12:30.147Z to the whole second, as the Python stack
+    // sends it.
     assert_eq!(
         contact.properties["thiscovery_last_login_date"],
-        "1610799150147"
+        "1610799150000"
     );
     assert_eq!(contact.properties["firstname"], "Altha");
     assert_eq!(s.hubspot.contacts().len(), 1);
     let item = s.item_of(&report).await;
     assert_eq!(item.kind, NotificationType::UserLogin);
     assert_eq!(item.status, ProcessingStatus::Processed);
+    // The Python stack's details: core's user record without has_demo_project,
+    // has_live_project and title, plus login_datetime.
+    let mut expected = s.core.user(ALTHA_USER_ID).unwrap();
+    for key in ["has_demo_project", "has_live_project", "title"] {
+        expected.as_object_mut().unwrap().remove(key);
+    }
+    expected["login_datetime"] = json!("2021-01-16 12:12:30.147");
+    assert_eq!(item.details, expected);
+    assert_eq!(item.label, ALTHA_EMAIL);
 }
 on_both_backends!(login);
+
+async fn login_never_creates_a_contact(backend: Backend) {
+    let s = stack(backend).await;
+    // Altha is in thiscovery-core but not in HubSpot.
+    let report = s.crm.handle(&envelope("auth0-login")).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Retrying, "{report:?}");
+    assert!(
+        report.reason.as_deref().unwrap().contains("never creates"),
+        "{report:?}"
+    );
+    assert!(s.hubspot.contacts().is_empty());
+    assert_eq!(s.hubspot.requests_to(Endpoint::ContactsBatchUpsert), 0);
+    // It is retried up to the attempt limit, then dead-lettered with the reason; no contact
+    // is created on the way.
+    for _ in 0..3 {
+        s.crm.process_pending().await.unwrap();
+    }
+    let item = s.item_of(&report).await;
+    assert_eq!(item.status, ProcessingStatus::Dlq);
+    assert!(item.error_message.unwrap().contains("never creates"));
+    assert!(s.hubspot.contacts().is_empty());
+}
+on_both_backends!(login_never_creates_a_contact);
 
 async fn task_signup(backend: Backend) {
     let s = stack(backend).await;
@@ -102,19 +146,43 @@ async fn task_signup(backend: Backend) {
 }
 on_both_backends!(task_signup);
 
-async fn task_signup_without_crm_id_uses_the_email(backend: Backend) {
+async fn task_signup_without_crm_id_reads_it_from_core(backend: Backend) {
     let s = stack(backend).await;
+    // Steven is a HubSpot contact; core does not know his crm_id yet.
     let contact_id = s
         .hubspot
         .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let mut steven = s.core.user(STEVEN_USER_ID).unwrap();
+    steven["crm_id"] = json!(null);
+    s.core.seed_user(steven);
     let mut event = fixture("task-signup");
     event["detail"]["extra_data"]["crm_id"] = json!(null);
     event["detail"]["user_id"] = json!(STEVEN_USER_ID);
     let report = s.handle_json(event).await;
-    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
-    assert_eq!(s.hubspot.timeline_events()[0].object_id, contact_id);
+    // Retried (never addressed by email, which could create a contact)...
+    assert_eq!(report.outcome, Outcome::Retrying, "{report:?}");
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("does not have a crm_id yet"),
+        "{report:?}"
+    );
+    assert!(s.hubspot.timeline_events().is_empty());
+    assert_eq!(s.hubspot.contacts().len(), 1);
+    // ...until core has it: then the event goes on that contact.
+    let mut steven = s.core.user(STEVEN_USER_ID).unwrap();
+    steven["crm_id"] = json!(contact_id);
+    s.core.seed_user(steven);
+    let summary = s.crm.process_pending().await.unwrap();
+    assert_eq!(summary.count(ProcessingStatus::Processed), 1, "{summary:?}");
+    let events = s.hubspot.timeline_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].object_id, contact_id);
+    assert_eq!(s.hubspot.contacts().len(), 1);
 }
-on_both_backends!(task_signup_without_crm_id_uses_the_email);
+on_both_backends!(task_signup_without_crm_id_reads_it_from_core);
 
 async fn transactional_email_to_an_address(backend: Backend) {
     let s = stack(backend).await;
@@ -151,25 +219,28 @@ on_both_backends!(transactional_email_to_an_address);
 
 async fn transactional_email_to_a_user_needs_a_crm_id(backend: Backend) {
     let s = stack(backend).await;
-    // Altha has no crm_id yet: dead-lettered with the reason.
+    // Altha has no crm_id yet: retried, as the Python stack does.
     let report = s
         .crm
         .handle(&envelope("transactional-email-to-user"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, Outcome::Dlq, "{report:?}");
+    assert_eq!(report.outcome, Outcome::Retrying, "{report:?}");
     assert!(
-        report.reason.as_deref().unwrap().contains("no crm_id"),
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("does not have a HubSpot id"),
         "{report:?}"
     );
     assert!(s.hubspot.sent_emails().is_empty());
 
-    // After her registration wrote the crm_id back, the same request (a new event) is sent.
+    // Once her registration wrote the crm_id back, the retry sends it.
     s.crm.handle(&envelope("auth0-registration")).await.unwrap();
-    let mut again = fixture("transactional-email-to-user");
-    again["id"] = json!("second-delivery-id");
-    let report = s.handle_json(again).await;
-    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    let summary = s.crm.process_pending().await.unwrap();
+    assert_eq!(summary.count(ProcessingStatus::Processed), 1, "{summary:?}");
+    assert_eq!(s.hubspot.sent_emails().len(), 1);
     assert_eq!(s.hubspot.sent_emails()[0].to, ALTHA_EMAIL);
 }
 on_both_backends!(transactional_email_to_a_user_needs_a_crm_id);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use crm_testkit::core::ALTHA_EMAIL;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use serde_json::json;
 use thiscovery_crm::events::Envelope;
@@ -371,6 +372,9 @@ async fn a_soak_with_poison_items_processes_every_good_item() {
     let steven = s
         .hubspot
         .seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    // The logins' contact (a login never creates one).
+    s.hubspot
+        .seed_contact(ALTHA_EMAIL, [("firstname", "Altha")]);
     s.hubspot
         .inject(Endpoint::SingleSend, Fault::status(503).times(5));
     s.hubspot
