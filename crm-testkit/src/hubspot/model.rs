@@ -108,6 +108,11 @@ pub struct JournalEntry {
     pub status: Option<u16>,
     /// Whether an injected fault answered (or delayed) it.
     pub faulted: bool,
+    /// Who the request authenticated as: `oauth:{client_id}` for an OAuth access token,
+    /// `private-app:{token}` for a static token; `None` for requests that are not API calls
+    /// (token refreshes), that did not authenticate, or whose connection a fault dropped.
+    /// Tells which OAuth app each call went through.
+    pub app: Option<String>,
     /// When it was answered.
     #[serde(serialize_with = "ser_time")]
     pub at: SystemTime,

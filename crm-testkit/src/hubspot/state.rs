@@ -276,8 +276,7 @@ impl State {
         token
     }
 
-    pub(crate) fn issue_token_set(&mut self) -> TokenSet {
-        let client_id = FakeHubSpot::CLIENT_ID;
+    pub(crate) fn issue_token_set(&mut self, client_id: &str) -> TokenSet {
         TokenSet {
             refresh_token: self.mint_refresh_token(client_id),
             access_token: self.mint_access_token(client_id),
@@ -375,6 +374,7 @@ impl State {
         path: &str,
         status: Option<u16>,
         faulted: bool,
+        app: Option<String>,
     ) {
         self.journal.push(JournalEntry {
             endpoint,
@@ -382,6 +382,7 @@ impl State {
             path: path.to_owned(),
             status,
             faulted,
+            app,
             at: SystemTime::now(),
         });
     }

@@ -1,16 +1,22 @@
 //! Every handler, driven by the real fixture events, on both store implementations:
 //! what HubSpot received and the final item state.
 
-use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, STEVEN_USER_ID};
+use std::time::Duration;
+
+use crm_testkit::core::{
+    ALTHA_ANON_PROJECT_SPECIFIC_USER_ID, ALTHA_EMAIL, ALTHA_USER_ID, CUSTOM_EMAIL_TASK_ID,
+    DEFAULT_PROJECT_NAME, STEVEN_USER_ID,
+};
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
 use serde_json::json;
-use thiscovery_crm::Outcome;
+use thiscovery_crm::events::Envelope;
 use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
+use thiscovery_crm::{CrmConfig, Outcome};
 
 use thiscovery_crm::clock::Clock;
 use thiscovery_crm::timestamp;
 
-use crate::common::{Backend, envelope, fixture, stack};
+use crate::common::{Backend, ENV, envelope, fixture, record, stack};
 use crate::on_both_backends;
 
 async fn registration(backend: Backend) {
@@ -352,3 +358,128 @@ async fn undeclared_and_missing_properties_are_dead_lettered(backend: Backend) {
     assert!(s.hubspot.sent_emails().is_empty());
 }
 on_both_backends!(undeclared_and_missing_properties_are_dead_lettered);
+
+async fn anonymous_recipient_and_project_task_id_in_custom_properties(backend: Backend) {
+    let s = stack(backend).await;
+    let mut altha = s.core.user(ALTHA_USER_ID).unwrap();
+    altha["crm_id"] = json!("1001");
+    s.core.seed_user(altha);
+    // A transactional email shaped as the Python stack's custom-email path writes it: the
+    // anonymous project-specific id in to_recipient_id, project_task_id inside
+    // custom_properties.
+    let event = json!({
+        "id": "anon-recipient-event", "detail-type": "transactional_email", "source": "thiscovery",
+        "time": "2021-07-08T21:20:43Z",
+        "detail": {"template_name": "test_custom_email", "to_recipient_id": ALTHA_ANON_PROJECT_SPECIFIC_USER_ID,
+                   "custom_properties": {"file_name": "Interview form", "file_description": "Consent",
+                                         "file_instruction": "Read it", "file_download_url": "https://example.org/f",
+                                         "project_task_id": CUSTOM_EMAIL_TASK_ID}}
+    });
+    let report = s.handle_json(event).await;
+    assert_eq!(report.outcome, Outcome::Processed, "{report:?}");
+    let sent = s.hubspot.sent_emails();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, ALTHA_EMAIL);
+    assert_eq!(
+        sent[0].custom_properties["project_name"],
+        DEFAULT_PROJECT_NAME
+    );
+    // As the Python stack: the user id first, then the anonymous id.
+    let paths: Vec<String> = s
+        .core
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.path)
+        .collect();
+    let by_id = format!("/v1/user/{ALTHA_ANON_PROJECT_SPECIFIC_USER_ID}");
+    let first = paths.iter().position(|p| *p == by_id);
+    let then = paths.iter().position(|p| p == "/v1/user");
+    assert!(
+        first.is_some() && then.is_some() && first < then,
+        "{paths:?}"
+    );
+    let item = s.item_of(&report).await;
+    assert_eq!(
+        item.label,
+        format!("test_custom_email_{ALTHA_ANON_PROJECT_SPECIFIC_USER_ID}")
+    );
+}
+on_both_backends!(anonymous_recipient_and_project_task_id_in_custom_properties);
+
+async fn crm_id_write_back_404_is_retried_then_dead_lettered(backend: Backend) {
+    let s = stack(backend).await;
+    let registration = |user_id: &str, email: &str| {
+        let mut e = fixture("auth0-registration");
+        e["detail"]["data"]["details"]["body"]["user_metadata"]["citsci_uuid"] = json!(user_id);
+        e["detail"]["data"]["details"]["body"]["email"] = json!(email);
+        e
+    };
+    // Core does not have either user yet.
+    let late = "5f4e3d2c-1b0a-4988-8776-655443322110";
+    let never = "6a5b4c3d-2e1f-4a09-8b7c-6d5e4f3a2b10";
+    let report = s.handle_json(registration(late, "late@email.co.uk")).await;
+    assert_eq!(report.outcome, Outcome::Retrying, "{report:?}");
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("writing crm_id back failed"),
+        "{report:?}"
+    );
+    let report = s
+        .handle_json(registration(never, "never@email.co.uk"))
+        .await;
+    assert_eq!(report.outcome, Outcome::Retrying, "{report:?}");
+    // Core gets the first user: the retry upserts the same contact again (idempotent) and
+    // writes its id back.
+    s.core
+        .seed_user(json!({"id": late, "email": "late@email.co.uk", "crm_id": null}));
+    s.crm.process_pending().await.unwrap();
+    s.crm.process_pending().await.unwrap();
+    let contact = s.hubspot.contact_by_email("late@email.co.uk").unwrap();
+    assert_eq!(s.core.user(late).unwrap()["crm_id"], json!(contact.id));
+    let late_item = s.stores.notifications.get(late).await.unwrap().unwrap();
+    assert_eq!(late_item.status, ProcessingStatus::Processed);
+    // The other one gives up after the attempt limit, with the reason.
+    let never_item = s.stores.notifications.get(never).await.unwrap().unwrap();
+    assert_eq!(never_item.status, ProcessingStatus::Dlq);
+    assert_eq!(never_item.fail_count, 3);
+    let message = never_item.error_message.unwrap();
+    assert!(message.contains("writing crm_id back failed"), "{message}");
+    assert!(message.contains("not found"), "{message}");
+    assert_eq!(s.hubspot.contacts().len(), 2);
+}
+on_both_backends!(crm_id_write_back_404_is_retried_then_dead_lettered);
+
+async fn an_email_older_than_the_max_age_is_not_sent(backend: Backend) {
+    let s = stack(backend).await;
+    let old = record(&s.crm, &envelope("transactional-email-to-address")).await;
+    let mut young_event = fixture("transactional-email-to-address");
+    young_event["id"] = json!("a-younger-email");
+    let young = record(&s.crm, &Envelope::from_value(young_event).unwrap()).await;
+    // Recorded 73 hours ago (as if the Python stack left it behind at cut-over)...
+    s.clock.advance(Duration::from_secs(73 * 3600));
+    // ...while a registration as old is still applied.
+    let summary = s
+        .crm
+        .process_ids(std::slice::from_ref(&old), None)
+        .await
+        .unwrap();
+    assert_eq!(summary.items[0].status, ProcessingStatus::Dlq);
+    let item = s.stores.notifications.get(&old).await.unwrap().unwrap();
+    assert_eq!(item.error_message.as_deref(), Some("expired: not sent"));
+    assert!(s.hubspot.sent_emails().is_empty());
+    // The age is configurable.
+    let mut config = CrmConfig::for_env(ENV);
+    config.email_max_age = Duration::from_secs(100 * 3600);
+    let patient = s.crm.clone().with_config(config);
+    let summary = patient
+        .process_ids(std::slice::from_ref(&young), None)
+        .await
+        .unwrap();
+    assert_eq!(summary.items[0].status, ProcessingStatus::Processed);
+    assert_eq!(s.hubspot.sent_emails().len(), 1);
+}
+on_both_backends!(an_email_older_than_the_max_age_is_not_sent);

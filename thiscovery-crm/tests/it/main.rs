@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod compat;
 mod effects;
 mod events;
 mod fuzz;
@@ -16,3 +17,4 @@ mod outbox;
 mod outcomes;
 mod soak;
 mod stores;
+mod two_apps;

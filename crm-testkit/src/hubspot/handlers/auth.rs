@@ -47,6 +47,19 @@ pub(crate) fn authenticate(
     }
 }
 
+/// Who an API request authenticates as, for the journal (`None` if it is not an API
+/// request or does not authenticate).
+pub(crate) fn journal_app(
+    st: &State,
+    endpoint: super::super::Endpoint,
+    req: &Incoming<'_>,
+) -> Option<String> {
+    if !endpoint.is_api() {
+        return None;
+    }
+    authenticate(st, req, Instant::now()).ok()
+}
+
 /// The non-empty token of an `Authorization: Bearer <token>` header.
 fn bearer_token(req: &Incoming<'_>) -> Option<String> {
     req.headers

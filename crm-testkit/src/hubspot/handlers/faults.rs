@@ -111,7 +111,15 @@ impl Respond for FaultResponder {
             .into_reply(&mut st.ids),
         };
         reply.delay = fault.delay;
-        st.record(endpoint, req.method, req.path, Some(reply.status), true);
+        let app = super::auth::journal_app(&st, endpoint, &req);
+        st.record(
+            endpoint,
+            req.method,
+            req.path,
+            Some(reply.status),
+            true,
+            app,
+        );
         reply.into_template()
     }
 }
@@ -192,6 +200,7 @@ pub(crate) fn drop_connection(shared: &Shared, request: &Request) -> std::io::Er
         request.url.path(),
         None,
         true,
+        None,
     );
     std::io::Error::new(
         std::io::ErrorKind::ConnectionReset,

@@ -73,8 +73,16 @@ pub(crate) fn serve(shared: &Shared, req: &Incoming<'_>, faulted: bool) -> Reply
         None => Endpoint::Unmatched,
         Some(endpoint) => endpoint,
     };
+    let app = auth::journal_app(&st, endpoint, req);
     let reply = dispatch(&mut st, endpoint, req);
-    st.record(endpoint, req.method, req.path, Some(reply.status), faulted);
+    st.record(
+        endpoint,
+        req.method,
+        req.path,
+        Some(reply.status),
+        faulted,
+        app,
+    );
     reply
 }
 
