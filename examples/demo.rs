@@ -9,7 +9,8 @@
 //! ```
 //!
 //! It starts an in-process fake HubSpot and a fake thiscovery-core (seeded with the users the
-//! fixtures name), hands each event to `Crm::handle` as the Lambda does (record it as a
+//! fixtures name, and with every user the events register, so that each registration's
+//! `crm_id` write-back finds its user, also with `--events`), hands each event to `Crm::handle` as the Lambda does (record it as a
 //! notification, process it at once), sweeps the outbox once for anything left pending, runs
 //! the 7-day cleanup as if 8 days had passed, and prints each event's `HandleReport`.
 
@@ -292,6 +293,7 @@ async fn run() -> Result<()> {
         Some(path) => load_events(path)?,
         None => default_events(hubspot.steven.as_deref()),
     };
+    register_users(&core, &inputs);
     eprintln!("demo: handling {} events...", inputs.len());
     let mut rows = Vec::with_capacity(inputs.len());
     for input in inputs {
@@ -323,6 +325,46 @@ async fn run() -> Result<()> {
     );
     println!("time taken: {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Adds to the fake thiscovery-core every user an Auth0 signup among `inputs` registers and
+/// it does not know yet: in production, core has the user before (or soon after) Auth0's
+/// signup reaches this stack, and the `crm_id` write-back needs it.
+fn register_users(core: &FakeCore, inputs: &[Input]) {
+    for input in inputs {
+        let Ok(event) = &input.json else { continue };
+        let Ok(envelope) = Envelope::from_value(event.clone()) else {
+            continue;
+        };
+        if envelope.detail_type != thiscovery_crm::events::AUTH0_LOG
+            || thiscovery_crm::events::auth0_log_type(&envelope.detail)
+                .ok()
+                .as_deref()
+                != Some("ss")
+        {
+            continue;
+        }
+        let Ok(signup) = thiscovery_crm::events::Registration::from_detail(&envelope.detail) else {
+            continue;
+        };
+        if core.user(&signup.user_id).is_some() {
+            continue;
+        }
+        core.seed_user(serde_json::json!({
+            "id": signup.user_id,
+            "email": signup.email,
+            "title": null,
+            "first_name": signup.first_name,
+            "last_name": signup.last_name,
+            "country_code": signup.country_code,
+            "country_name": signup.country_name,
+            "auth0_id": null,
+            "crm_id": null,
+            "status": null,
+            "has_demo_project": false,
+            "has_live_project": false,
+        }));
+    }
 }
 
 /// Hands one input to `Crm::handle`, as the Lambda does with an EventBridge event.
