@@ -182,7 +182,9 @@ pub struct Notification {
     pub kind: NotificationType,
     /// A human label (email, user id, or `{template}_{recipient}`).
     pub label: String,
-    /// The event's `detail`, as received.
+    /// What the event says, in the Python stack's shape for the type (a registration's
+    /// derived map, a login's core user record plus `login_datetime`, a task signup's or an
+    /// email's `detail`); items written before may hold the raw event `detail`.
     pub details: Value,
     /// Where it is in the outbox.
     pub status: ProcessingStatus,
