@@ -19,4 +19,6 @@ pub use batch::{ItemFailure, MAX_BATCH};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{ApiError, Error, ErrorClass, ErrorDetail, RAW_BODY_LIMIT, Result, TransportKind};
 pub use limiter::RateLimit;
-pub use policy::{RetryPolicy, classify_status, next_daily_reset, parse_retry_after};
+pub use policy::{
+    DEFAULT_MAX_RETRY_AFTER, RetryPolicy, classify_status, next_daily_reset, parse_retry_after,
+};

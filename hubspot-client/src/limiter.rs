@@ -277,15 +277,22 @@ impl Limiter {
         self.hold_for(interval);
     }
 
-    /// Holds every send for at least `wait` from now.
+    /// Holds every send for at least `wait` from now, at most [`MAX_HOLD`].
     pub(crate) fn hold_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let now = Instant::now();
+        let Some(until) = now.checked_add(wait.min(MAX_HOLD)) else {
+            return;
+        };
         let mut state = self.state();
         if state.hold_until.is_none_or(|h| h < until) {
             state.hold_until = Some(until);
         }
     }
 }
+
+/// The longest hold any answer can put on a client: HubSpot's burst windows are 1 s and
+/// 10 s, so a longer one is a bad header, not a limit to honour.
+pub(crate) const MAX_HOLD: Duration = Duration::from_secs(60);
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()

@@ -35,7 +35,16 @@ pub struct RetryPolicy {
     pub jitter: bool,
     /// Minimum wait after a 423 `Locked` (HubSpot asks for at least 2 s).
     pub locked_min_wait: Duration,
+    /// The longest server-given wait (`Retry-After`) honoured: a longer one is cut to this.
+    /// HubSpot's per-second and ten-second limits never need more than their window; a
+    /// `Retry-After` of an hour (or `1e300`) must not park the client. A wait that would end
+    /// after [`overall_deadline`](Self::overall_deadline) is not waited at all: the call
+    /// gives up at once, and no other call of the client is held back by it.
+    pub max_retry_after: Duration,
 }
+
+/// The default [`RetryPolicy::max_retry_after`]: 60 seconds.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Default for RetryPolicy {
     /// 5 attempts, backoff from 500 ms doubling to 30 s, full jitter, 2 minutes overall.
@@ -47,6 +56,7 @@ impl Default for RetryPolicy {
             overall_deadline: Some(Duration::from_secs(120)),
             jitter: true,
             locked_min_wait: Duration::from_secs(2),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -70,6 +80,7 @@ impl RetryPolicy {
             overall_deadline: Some(Duration::from_secs(30)),
             jitter: false,
             locked_min_wait: Duration::from_millis(5),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 
@@ -86,7 +97,7 @@ impl RetryPolicy {
     /// server-given `retry_after` wins over the backoff (it is a floor, never shortened).
     pub fn wait(&self, retry: u32, retry_after: Option<Duration>, random: f64) -> Duration {
         if let Some(after) = retry_after {
-            return after;
+            return after.min(self.max_retry_after);
         }
         let backoff = self.backoff(retry);
         if self.jitter {
@@ -123,14 +134,18 @@ pub fn classify_status(status: u16, policy_name: Option<&str>) -> ErrorClass {
 }
 
 /// Parses a `Retry-After` header: delay-seconds or an HTTP date (relative to `now`). Returns
-/// `None` for anything else.
+/// `None` for anything else. Never panics: a number too large for a `Duration` (`1e300`) is
+/// [`Duration::MAX`], for the caller to cap ([`RetryPolicy::max_retry_after`]).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        if secs.is_nan() || secs < 0.0 {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -237,6 +252,21 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+        // Hostile values parse without panicking.
+        assert_eq!(parse_retry_after("1e300", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("inf", now), Some(Duration::MAX));
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+        // ...and are cut to the policy's maximum.
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.wait(1, Some(Duration::MAX), 0.5),
+            DEFAULT_MAX_RETRY_AFTER
+        );
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("", now), None);
     }

@@ -212,14 +212,16 @@ impl Inner {
             if error.status() == Some(423) {
                 wait = wait.max(policy.locked_min_wait);
             }
-            if error.status() == Some(429) {
-                // Everyone sharing this client backs off, not just this call.
-                self.limiter.hold_for(wait);
-            }
             if let Some(deadline) = policy.overall_deadline
-                && started.elapsed() + wait > deadline
+                && started.elapsed().saturating_add(wait) > deadline
             {
+                // Not waited: so no other call is held back by it either.
                 return Err(exhausted(attempt, error));
+            }
+            if error.status() == Some(429) {
+                // Everyone sharing this client backs off, not just this call, for the wait
+                // this call honours (never more than `max_retry_after`).
+                self.limiter.hold_for(wait);
             }
             tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "retrying");
             tokio::time::sleep(wait).await;

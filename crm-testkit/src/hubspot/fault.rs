@@ -63,6 +63,7 @@ pub struct Fault {
     pub(crate) kind: FaultKind,
     pub(crate) times: u64,
     pub(crate) delay: Option<Duration>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Fault {
@@ -72,6 +73,7 @@ impl Fault {
             kind,
             times: 1,
             delay: None,
+            headers: Vec::new(),
         }
     }
 
@@ -136,6 +138,15 @@ impl Fault {
         if let FaultKind::RateLimited { retry_after, .. } = &mut self.kind {
             *retry_after = Some(secs);
         }
+        self
+    }
+
+    /// Sets a header on the canned response, replacing one of that name the fault would
+    /// send: e.g. `Fault::rate_limited().header("Retry-After", "1e300")` for a value
+    /// [`retry_after`](Self::retry_after) cannot express. No effect on
+    /// [`FaultKind::Latency`] (the normal response) or [`FaultKind::DropConnection`].
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 

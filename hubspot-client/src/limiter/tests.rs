@@ -302,3 +302,22 @@ async fn remaining_zero_holds_sends_for_the_interval() {
     limiter.acquire().await;
     assert!(start.elapsed() < Duration::from_millis(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hostile_hold_never_panics_and_is_capped() {
+    let limiter = Limiter::new(Some(&RateLimit::new(10, Duration::from_secs(1)))).unwrap();
+    // A wait no `Instant` can hold, from a 429's Retry-After or the interval header.
+    limiter.hold_for(Duration::MAX);
+    let mut headers = HeaderMap::new();
+    headers.insert("x-hubspot-ratelimit-remaining", "0".parse().unwrap());
+    headers.insert(
+        "x-hubspot-ratelimit-interval-milliseconds",
+        u64::MAX.to_string().parse().unwrap(),
+    );
+    limiter.observe(&headers);
+    let start = Instant::now();
+    limiter.acquire().await;
+    let waited = Instant::now() - start;
+    assert!(waited >= Duration::from_secs(59), "{waited:?}");
+    assert!(waited <= MAX_HOLD + Duration::from_secs(1), "{waited:?}");
+}

@@ -470,3 +470,71 @@ fn builder_rejects_bad_configuration() {
         );
     }
 }
+
+/// Hostile `Retry-After` values (issue #15, case 1): parsed without panicking, capped at the
+/// policy's `max_retry_after`, and the call goes on.
+#[tokio::test]
+async fn hostile_retry_after_values_never_panic_and_are_capped() {
+    for value in ["1e300", "18446744073709551615", "inf", "3600"] {
+        let server = MockServer::start().await;
+        faults_then(
+            &server,
+            "GET",
+            CONTACT,
+            rate_limited("TEN_SECONDLY_ROLLING").insert_header("Retry-After", value),
+            1,
+            ok_contact(),
+        )
+        .await;
+        // With the client's limiter on, so a 429's hold is installed too.
+        let c = Client::builder()
+            .base_url(server.uri())
+            .static_token(TOKEN)
+            .retry_policy(RetryPolicy {
+                max_retry_after: Duration::from_millis(50),
+                ..RetryPolicy::fast_for_tests()
+            })
+            .build()
+            .unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(10), get(&c)).await;
+        let contact = result.unwrap_or_else(|_| panic!("Retry-After {value}: the call hung"));
+        contact.unwrap_or_else(|e| panic!("Retry-After {value}: {e}"));
+        assert_eq!(requests(&server).await, 2, "Retry-After {value}");
+    }
+}
+
+/// A 429 whose `Retry-After` is past the call's deadline (issue #15, case 2): the call gives
+/// up at once, and installs no hold that would freeze the client's later calls.
+#[tokio::test]
+async fn a_retry_after_past_the_deadline_does_not_freeze_the_client() {
+    let server = MockServer::start().await;
+    faults_then(
+        &server,
+        "GET",
+        CONTACT,
+        rate_limited("TEN_SECONDLY_ROLLING").insert_header("Retry-After", "3600"),
+        1,
+        ok_contact(),
+    )
+    .await;
+    let c = Client::builder()
+        .base_url(server.uri())
+        .static_token(TOKEN)
+        .retry_policy(RetryPolicy {
+            overall_deadline: Some(Duration::from_secs(1)),
+            ..RetryPolicy::fast_for_tests()
+        })
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), get(&c))
+        .await
+        .expect("the call gives up at once")
+        .unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    // The next call of the same client is not held back by the hour it did not wait.
+    tokio::time::timeout(Duration::from_secs(5), get(&c))
+        .await
+        .expect("a later call is not frozen by the refused wait")
+        .unwrap();
+    assert_eq!(requests(&server).await, 2);
+}

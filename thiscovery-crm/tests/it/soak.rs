@@ -81,6 +81,7 @@ async fn nothing_is_lost_and_nothing_happens_twice_under_faults() {
             overall_deadline: Some(Duration::from_secs(10)),
             jitter: true,
             locked_min_wait: Duration::from_millis(5),
+            max_retry_after: hubspot_client::DEFAULT_MAX_RETRY_AFTER,
         })
         .timeout(Duration::from_millis(400))
         .build()

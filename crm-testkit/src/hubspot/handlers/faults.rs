@@ -110,6 +110,7 @@ impl Respond for FaultResponder {
             ))
             .into_reply(&mut st.ids),
         };
+        reply = reply.overriding_headers(&fault.headers);
         reply.delay = fault.delay;
         let app = super::auth::journal_app(&st, endpoint, &req);
         st.record(

@@ -86,6 +86,15 @@ impl Reply {
         self
     }
 
+    /// Sets each header, replacing any of the same name (case-insensitively).
+    pub(crate) fn overriding_headers(mut self, headers: &[(String, String)]) -> Self {
+        for (name, value) in headers {
+            self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+            self.headers.push((name.clone(), value.clone()));
+        }
+        self
+    }
+
     pub(crate) fn into_template(self) -> wiremock::ResponseTemplate {
         use wiremock::http::{HeaderName, HeaderValue};
         let status = if (100..=999).contains(&self.status) {
