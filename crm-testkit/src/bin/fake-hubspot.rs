@@ -23,7 +23,9 @@ usage: fake-hubspot [options]
                             oauth_clients, refresh_tokens
   --rotate-refresh-tokens   issue a new refresh token on every refresh
   --accept-any-template     accept timeline events for any template id
-  --single-send-pending     answer single-sends PENDING (status endpoint says COMPLETE)
+  --single-send-pending     answer single-sends PENDING, as HubSpot does (the default; the
+                            status endpoint says COMPLETE)
+  --single-send-instant     answer single-sends COMPLETE with their sendResult at once
   --no-auth                 accept API requests without a valid bearer token
   -h, --help                this text
 
@@ -97,7 +99,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         seed: None,
         rotate_refresh_tokens: false,
         accept_any_template: false,
-        single_send_pending: false,
+        single_send_pending: true,
         no_auth: false,
     };
     while let Some(arg) = it.next() {
@@ -132,6 +134,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             "--rotate-refresh-tokens" => args.rotate_refresh_tokens = true,
             "--accept-any-template" => args.accept_any_template = true,
             "--single-send-pending" => args.single_send_pending = true,
+            "--single-send-instant" => args.single_send_pending = false,
             "--no-auth" => args.no_auth = true,
             other => return Err(format!("unknown argument {other:?}")),
         }

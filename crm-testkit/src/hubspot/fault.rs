@@ -175,20 +175,23 @@ pub(crate) struct FaultSpec {
     pub endpoint: super::Endpoint,
     /// `status` (default when `status` is given), `rate_limit`, `daily_limit`, `latency`,
     /// `drop`, `body`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(default = "one")]
     pub times: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Headers set on the canned response ([`Fault::header`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 fn one() -> u64 {
@@ -229,6 +232,58 @@ impl FaultSpec {
         if let (Some(ms), false) = (self.delay_ms, kind == "latency") {
             fault = fault.delayed(Duration::from_millis(ms));
         }
+        for (name, value) in self.headers {
+            fault = fault.header(name, value);
+        }
         Ok((self.endpoint, fault))
+    }
+
+    /// The JSON form of an armed fault: what `GET /__fake/faults` lists, and what `POST`
+    /// accepts to arm it again.
+    pub(crate) fn of(endpoint: super::Endpoint, fault: &Fault) -> FaultSpec {
+        let mut spec = FaultSpec {
+            endpoint,
+            kind: None,
+            status: None,
+            times: fault.times,
+            delay_ms: fault.delay.map(|d| d.as_millis() as u64),
+            retry_after_secs: None,
+            content_type: None,
+            body: None,
+            headers: fault.headers.iter().cloned().collect(),
+        };
+        let kind = match &fault.kind {
+            FaultKind::Status(status) => {
+                spec.status = Some(*status);
+                "status"
+            }
+            FaultKind::RateLimited {
+                policy,
+                retry_after,
+            } => {
+                spec.retry_after_secs = *retry_after;
+                match policy {
+                    RateLimitPolicy::TenSecondlyRolling => "rate_limit",
+                    RateLimitPolicy::Daily => "daily_limit",
+                }
+            }
+            FaultKind::Latency(delay) => {
+                spec.delay_ms = Some(delay.as_millis() as u64);
+                "latency"
+            }
+            FaultKind::DropConnection => "drop",
+            FaultKind::Body {
+                status,
+                content_type,
+                body,
+            } => {
+                spec.status = Some(*status);
+                spec.content_type = Some(content_type.clone());
+                spec.body = Some(body.clone());
+                "body"
+            }
+        };
+        spec.kind = Some(kind.to_owned());
+        spec
     }
 }

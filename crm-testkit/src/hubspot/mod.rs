@@ -259,7 +259,7 @@ impl Default for FakeHubSpotBuilder {
                 rotate_refresh_tokens: false,
                 require_auth: true,
                 accept_any_template: false,
-                single_send_pending: false,
+                single_send_pending: true,
                 admin_api: true,
                 seed: Seed::default(),
             },
@@ -336,8 +336,9 @@ impl FakeHubSpotBuilder {
         self
     }
 
-    /// Answer single-sends with `"status":"PENDING"` (HubSpot's asynchronous answer); the
-    /// send-status endpoint then reports `COMPLETE`. Default false: `COMPLETE` at once.
+    /// Answer single-sends with `"status":"PENDING"` and a `statusId` to poll, as HubSpot
+    /// does (the send-status endpoint then reports `COMPLETE`). Default true; `false` answers
+    /// `COMPLETE` with the `sendResult` at once.
     pub fn single_send_pending(mut self, on: bool) -> Self {
         self.config.single_send_pending = on;
         self

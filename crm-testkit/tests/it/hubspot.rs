@@ -542,9 +542,10 @@ async fn single_send_is_idempotent_by_send_id() {
     )
     .await;
     assert_eq!(status, 200, "{first}");
-    assert_eq!(first["status"], "COMPLETE");
-    assert_eq!(first["sendResult"], "SENT");
-    assert!(first["eventId"]["id"].is_string());
+    // As HubSpot answers: PENDING, with a statusId to poll.
+    assert_eq!(first["status"], "PENDING");
+    assert!(first.get("sendResult").is_none(), "{first}");
+    assert!(first["statusId"].is_string());
     let (status, second) =
         json_of(post(&fake, "/marketing/v3/transactional/single-email/send", send).await).await;
     assert_eq!(status, 200);
@@ -563,6 +564,19 @@ async fn single_send_is_idempotent_by_send_id() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(got["statusId"], status_id);
+    assert_eq!(got["status"], "COMPLETE");
+    assert_eq!(got["sendResult"], "SENT");
+    assert!(got["eventId"]["id"].is_string());
+    // The status does not change from one read to the next.
+    let (_, again) = json_of(
+        get(
+            &fake,
+            &format!("/marketing/v3/email/send-statuses/{status_id}"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(again, got);
     let (status, body) = json_of(get(&fake, "/marketing/v3/email/send-statuses/nope").await).await;
     assert_eq!(status, 404);
     assert_error_shape(&body, "OBJECT_NOT_FOUND");
@@ -570,6 +584,8 @@ async fn single_send_is_idempotent_by_send_id() {
     for bad in [
         json!({"message": {"to": "r@example.com"}}),
         json!({"emailId": 1, "message": {"to": "not-an-email"}}),
+        // HubSpot's schema: emailId is an integer.
+        json!({"emailId": "4242", "message": {"to": "r@example.com"}}),
     ] {
         let (status, body) =
             json_of(post(&fake, "/marketing/v3/transactional/single-email/send", bad).await).await;
@@ -808,4 +824,99 @@ async fn standalone_binary_serves_the_fake_and_its_admin_api() {
     child.kill().expect("kill");
     child.wait().expect("wait");
     let _ = std::fs::remove_file(seed);
+}
+
+/// The token endpoint as strict as HubSpot's: v3 takes its fields in the form body only (v1
+/// also in the query), a JSON body is refused for what it is, and answers carry `hub_id` and
+/// `scopes`.
+#[tokio::test]
+async fn the_token_endpoint_is_as_strict_as_hubspots() {
+    let fake = FakeHubSpot::start().await;
+    let issued = fake.issue_token_set();
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("client_id", FakeHubSpot::CLIENT_ID),
+        ("client_secret", FakeHubSpot::CLIENT_SECRET),
+        ("refresh_token", issued.refresh_token.as_str()),
+    ];
+    // In the query, v3 sees no grant at all.
+    let (status, body) = json_of(
+        http()
+            .post(format!("{}/oauth/v3/token", fake.base_url()))
+            .query(&fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // As JSON: refused as the wrong encoding, not as a bad grant type.
+    let as_json: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    let (status, body) = json_of(
+        http()
+            .post(format!("{}/oauth/v3/token", fake.base_url()))
+            .json(&as_json)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_ne!(body["status"], "BAD_GRANT_TYPE", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("form"), "{body}");
+    // In the form body: a token set with the fields HubSpot's answer has.
+    let (status, body) = json_of(
+        http()
+            .post(format!("{}/oauth/v3/token", fake.base_url()))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for key in [
+        "access_token",
+        "refresh_token",
+        "expires_in",
+        "token_type",
+        "hub_id",
+        "scopes",
+    ] {
+        assert!(body.get(key).is_some(), "{key}: {body}");
+    }
+    assert!(
+        body["hub_id"].is_u64() && body["scopes"].is_array(),
+        "{body}"
+    );
+    // v1 still takes the query.
+    let (status, _) = json_of(
+        http()
+            .post(format!("{}/oauth/v1/token", fake.base_url()))
+            .query(&fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// `GET /__fake/faults` lists armed faults in the JSON form `POST` accepts, so a listing can
+/// be armed again as it is.
+#[tokio::test]
+async fn armed_faults_list_as_the_json_post_takes() {
+    let fake = FakeHubSpot::start().await;
+    let spec = json!({"endpoint": "ContactsBatchUpsert", "kind": "rate_limit", "times": 2,
+                      "retry_after_secs": 3, "headers": {"Retry-After": "1e300"}});
+    let (status, _) = json_of(post(&fake, "/__fake/faults", spec.clone()).await).await;
+    assert_eq!(status, 201);
+    let (status, listed) = json_of(get(&fake, "/__fake/faults").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed, json!([spec]));
+    let (status, _) = json_of(post(&fake, "/__fake/faults", listed[0].clone()).await).await;
+    assert_eq!(status, 201, "a listed fault arms again");
 }

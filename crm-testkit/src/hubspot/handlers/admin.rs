@@ -4,7 +4,6 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::super::Endpoint;
 use super::super::fault::FaultSpec;
 use super::super::state::State;
 use super::super::util::string_map_at;
@@ -34,16 +33,13 @@ pub(crate) fn handle(st: &mut State, req: &Incoming<'_>) -> Outcome {
         ("GET", "emails") => Ok(sorted(&st.emails)),
         ("GET", "journal") => Ok(sorted(&st.journal)),
         ("GET", "faults") => {
-            let faults: Vec<ArmedFault> = st
+            // The JSON form `POST` accepts, so a listing can be armed again as it is.
+            let faults: Vec<FaultSpec> = st
                 .faults
                 .iter()
-                .map(|(endpoint, f)| ArmedFault {
-                    endpoint: *endpoint,
-                    kind: format!("{:?}", f.kind),
-                    remaining: f.times,
-                })
+                .map(|(endpoint, f)| FaultSpec::of(*endpoint, f))
                 .collect();
-            Ok(Reply::json(200, &faults))
+            Ok(sorted(&faults))
         }
         ("POST", "faults") => {
             let spec: FaultSpec = serde_json::from_slice(req.body)
@@ -89,13 +85,6 @@ fn sorted(state: &impl Serialize) -> Reply {
 struct Upserted {
     id: String,
     new: bool,
-}
-
-#[derive(Serialize)]
-struct ArmedFault {
-    endpoint: Endpoint,
-    kind: String,
-    remaining: u64,
 }
 
 #[derive(Serialize)]

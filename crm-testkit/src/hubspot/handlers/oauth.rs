@@ -14,8 +14,25 @@ const REFRESH_GRANT: &str = "refresh_token";
 /// [`Endpoint::OAuthToken`](super::super::Endpoint::OAuthToken). Not authenticated and not
 /// rate limited.
 pub(crate) fn token(st: &mut State, req: &Incoming<'_>) -> Outcome {
-    // v3 takes form fields in the body; v1 also accepted them as query parameters.
-    let mut form: BTreeMap<String, String> = req.query.iter().cloned().collect();
+    let is_json = req
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    if is_json {
+        return Err(Failure::OAuth {
+            status: "BAD_REQUEST",
+            error: "invalid_request",
+            message: "the token endpoint takes application/x-www-form-urlencoded fields, not JSON",
+        });
+    }
+    // v1 also accepted the fields as query parameters; v3 and the date-based versions take
+    // them in the form body only, as HubSpot does.
+    let mut form: BTreeMap<String, String> = if req.path.starts_with("/oauth/v1/") {
+        req.query.iter().cloned().collect()
+    } else {
+        BTreeMap::new()
+    };
     form.extend(url::form_urlencoded::parse(req.body).into_owned());
     let field = |k: &str| form.get(k).map_or("", String::as_str);
     if field("grant_type") != REFRESH_GRANT {
@@ -60,16 +77,33 @@ pub(crate) fn token(st: &mut State, req: &Incoming<'_>) -> Outcome {
         &TokenBody {
             access_token,
             expires_in: st.config.token_ttl.as_secs(),
+            hub_id: FAKE_HUB_ID,
             refresh_token,
+            scopes: SCOPES,
             token_type: "bearer",
         },
     ))
 }
 
+/// The portal id token answers name (`hub_id`).
+const FAKE_HUB_ID: u64 = 62_515_001;
+
+/// The scopes token answers list: what the APIs the fake serves need.
+const SCOPES: &[&str] = &[
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "timeline",
+    "transactional-email",
+];
+
+/// A token answer, with the fields HubSpot's carries since 2025 (`hub_id`, `scopes`).
 #[derive(Serialize)]
 struct TokenBody {
     access_token: String,
     expires_in: u64,
+    hub_id: u64,
     refresh_token: String,
+    scopes: &'static [&'static str],
     token_type: &'static str,
 }

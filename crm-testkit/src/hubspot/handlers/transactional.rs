@@ -13,6 +13,9 @@ use super::super::util::{iso8601, plausible_email, property_string, string_map};
 use super::reply::{ApiError, Outcome, Reply};
 use super::request::Incoming;
 
+/// How long after its request a send is reported complete.
+const COMPLETION_TIME: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// `sendResult` of a send that went out.
 const SENT: &str = "SENT";
 /// `sendResult` of a repeated `(emailId, sendId)`: nothing is sent.
@@ -22,9 +25,9 @@ const IDEMPOTENT_IGNORE: &str = "IDEMPOTENT_IGNORE";
 /// and a plausible `message.to`; a repeated `(emailId, sendId)` sends nothing.
 pub(crate) fn single_send(st: &mut State, req: &Incoming<'_>) -> Outcome {
     let body = req.json()?;
+    // HubSpot's schema types emailId as an integer: a string ("123") is refused.
     let email_id = match body.get("emailId") {
         Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.parse().ok(),
         _ => None,
     }
     .ok_or_else(|| ApiError::validation("emailId is required and must be an integer"))?;
@@ -142,7 +145,8 @@ impl<'a> StatusBody<'a> {
             };
         }
         Self {
-            completed_at: Some(iso8601(SystemTime::now().max(s.requested_at))),
+            // Fixed for the send, so every read of the status says the same.
+            completed_at: Some(iso8601(s.requested_at + COMPLETION_TIME)),
             event_id: Some(EventId {
                 created: requested.clone(),
                 id: &s.event_id,
