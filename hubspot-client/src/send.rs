@@ -168,8 +168,14 @@ impl Inner {
         let mut refreshed = false;
         loop {
             attempt += 1;
-            self.limiter.acquire().await;
+            // The token first, then the slot: a caller that took its slot and then waited on
+            // a refresh would send late, bunched with the others that waited (more than the
+            // window allows). The token endpoint is not an API call: it does not count
+            // against the API's rate limit, so it takes no slot.
             let token = self.bearer(&request).await?;
+            if request.authenticated {
+                self.limiter.acquire().await;
+            }
             let outcome = self.send_once(&request, token.as_ref()).await;
             let error = match outcome {
                 Outcome::Success(response) => {

@@ -538,3 +538,103 @@ async fn a_retry_after_past_the_deadline_does_not_freeze_the_client() {
         .unwrap();
     assert_eq!(requests(&server).await, 2);
 }
+
+/// Records when each request arrived, and answers a contact.
+struct Arrivals(std::sync::Arc<std::sync::Mutex<Vec<Instant>>>);
+
+impl wiremock::Respond for Arrivals {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Instant::now());
+        ok_contact()
+    }
+}
+
+/// A proactive OAuth refresh in the middle of a run (issue #15, case 3): callers get their
+/// token before they take a rate-limit slot, and the token request takes none, so no rolling
+/// window sees more than the limiter promises (before: the callers that held slots while the
+/// refresh ran all sent together, 78 in a window promised 49).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_mid_run_keeps_every_window_within_the_promise() {
+    use hubspot_client::auth::{MemoryTokenStore, OAuthConfig, TokenSet};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/v1/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(
+                    json!({"access_token": "access-2", "refresh_token": "refresh-1",
+                                      "expires_in": 1800, "token_type": "bearer"}),
+                )
+                .set_delay(Duration::from_millis(150)),
+        )
+        .mount(&server)
+        .await;
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("GET"))
+        .and(path(CONTACT))
+        .respond_with(Arrivals(arrivals.clone()))
+        .mount(&server)
+        .await;
+    // A token that goes stale one second into the run.
+    let store = std::sync::Arc::new(MemoryTokenStore::with_tokens(TokenSet::new(
+        "access-1",
+        "refresh-1",
+        Duration::from_secs(1),
+        std::time::SystemTime::now(),
+    )));
+    let limit = RateLimit::new(50, Duration::from_millis(500));
+    let promise = (limit.max_requests - limit.reserve) as usize;
+    let c = Client::builder()
+        .base_url(server.uri())
+        .oauth(
+            OAuthConfig::new("client-id", "client-secret", store)
+                .token_path("/oauth/v1/token")
+                .refresh_skew(Duration::ZERO),
+        )
+        .rate_limit(limit)
+        .retry_policy(RetryPolicy::fast_for_tests())
+        .build()
+        .unwrap();
+    let until = Instant::now() + Duration::from_millis(2500);
+    let callers: Vec<_> = (0..30)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    get(&c).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let times = arrivals.lock().unwrap().clone();
+    assert!(times.len() > 150, "{} requests", times.len());
+    let window = Duration::from_millis(500);
+    let busiest = times
+        .iter()
+        .map(|start| {
+            times
+                .iter()
+                .filter(|t| **t >= *start && **t - *start < window)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        busiest <= promise,
+        "{busiest} requests in one rolling 500 ms window, promised at most {promise}"
+    );
+    let refreshes = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/oauth/v1/token")
+        .count();
+    assert_eq!(refreshes, 1, "one refresh, shared by every caller");
+}
