@@ -103,6 +103,13 @@ impl FakeHubSpot {
         self.shared.lock().issue_token_set()
     }
 
+    /// Like [`FakeHubSpot::issue_token_set`], for another OAuth client registered with
+    /// [`FakeHubSpotBuilder::oauth_client`] (a second app, e.g. an emails app): its refresh
+    /// token refreshes only with that client's id and secret.
+    pub fn issue_token_set_for(&self, client_id: &str) -> TokenSet {
+        self.shared.lock().issue_token_set_for(client_id)
+    }
+
     /// Revokes a refresh token; the token endpoint then answers `BAD_REFRESH_TOKEN`.
     /// Returns whether the token was known.
     pub fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
