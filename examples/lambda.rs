@@ -5,12 +5,15 @@
 //! | event | action |
 //! |---|---|
 //! | `detail-type` `Auth0 log`, `task_signup`, `transactional_email`, `custom_email` | record the event as a notification and process it (`Crm::handle`) |
-//! | `{"action": "process_notifications"}` (the 5-minute schedule's constant input), or a `Scheduled Event` whose rule ARN does not contain `cleanup` | sweep the outbox (`Crm::process_pending`) |
+//! | `{"action": "process_notifications"}` (the 5-minute schedule's constant input), an EventBridge event with `detail-type` `process_notifications` (what the Python stack's record functions publish), or a `Scheduled Event` whose rule ARN does not contain `cleanup` | sweep the outbox (`Crm::process_pending`) |
 //! | `{"action": "cleanup"}`, or a `Scheduled Event` whose rule ARN contains `cleanup` | delete processed notifications older than 7 days, emails kept (`Crm::cleanup`) |
 //!
-//! Configuration comes from the environment only (see `thiscovery_crm::config`); a missing or
-//! malformed variable stops the cold start with one message naming it. Clients (HTTP pools,
-//! DynamoDB) are built once per cold start. Claims are leased until the invocation's deadline.
+//! Configuration comes from the environment and, when `SECRETS_NAMESPACE` is set (the
+//! template sets `/{env}/`), from the Python stack's Secrets Manager secrets
+//! `{ns}hubspot-connection` and `{ns}aws-connection` (see `thiscovery_crm::config`); a missing
+//! or malformed variable or secret stops the cold start with one message naming it. Secrets
+//! are read once per cold start, and again only when the credential they hold is refused
+//! (rotation). Clients (HTTP pools, DynamoDB, Secrets Manager) are built once per cold start. Claims are leased until the invocation's deadline.
 //! Logs are JSON lines (CloudWatch-friendly), one per event with its outcome; no secrets and no
 //! personal data beyond ids.
 //!
@@ -26,6 +29,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use thiscovery_crm::Crm;
 use thiscovery_crm::config::StackConfig;
+use thiscovery_crm::config::secrets;
 use thiscovery_crm::events::Envelope;
 use time::OffsetDateTime;
 
@@ -37,15 +41,23 @@ enum Action {
     Cleanup,
 }
 
+/// The `detail-type` the Python stack's record functions publish after each put, and its
+/// `processnotifications` function sweeps on: it asks for a sweep here too.
+const PROCESS_NOTIFICATIONS: &str = "process_notifications";
+
 fn action(payload: &Value) -> Result<Action, String> {
     if let Some(action) = payload.get("action") {
         return match action.as_str() {
-            Some("process_notifications") => Ok(Action::ProcessNotifications),
+            Some(PROCESS_NOTIFICATIONS) => Ok(Action::ProcessNotifications),
             Some("cleanup") => Ok(Action::Cleanup),
             _ => Err(format!("unknown action {action}")),
         };
     }
-    if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+    let detail_type = payload.get("detail-type").and_then(Value::as_str);
+    if detail_type == Some(PROCESS_NOTIFICATIONS) {
+        return Ok(Action::ProcessNotifications);
+    }
+    if detail_type == Some("Scheduled Event") {
         let cleanup = payload
             .get("resources")
             .and_then(Value::as_array)
@@ -166,20 +178,75 @@ async fn main() -> Result<(), Error> {
         .with_current_span(false)
         .without_time()
         .init();
-    // Fail the cold start, naming the variable, rather than the first event.
-    let config = StackConfig::from_env().map_err(|e| {
-        tracing::error!(error = %e, "configuration");
-        e
-    })?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Fail the cold start, naming the variable or secret, rather than the first event.
+    let config = StackConfig::from_env_and_secrets(secrets::client_with_timeouts((&aws).into()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "configuration");
+            e
+        })?;
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         thiscovery_crm::store::dynamodb::with_timeouts((&aws).into()).build(),
     );
     let crm = Arc::new(config.build(dynamodb)?);
-    tracing::info!(stack = %config.stack_name, "ready");
+    tracing::info!(
+        stack = %config.stack_name,
+        env = %config.crm.env,
+        secrets_namespace = config.secrets_namespace.as_deref().unwrap_or(""),
+        hubspot_apps = if config.emails_hubspot_auth.is_some() { 2 } else { 1 },
+        hubspot_from_secrets = config.hubspot_from_secrets(),
+        core_api_key_from_secrets = config.core_api_key_from_secrets(),
+        core = %config.core_base_url,
+        "ready"
+    );
     lambda_runtime::run(service_fn(move |event| {
         let crm = crm.clone();
         async move { handle(&crm, event).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_way_of_asking_for_a_sweep_or_a_cleanup_is_dispatched() {
+        let cases = [
+            (
+                json!({"action": "process_notifications"}),
+                Action::ProcessNotifications,
+            ),
+            (json!({"action": "cleanup"}), Action::Cleanup),
+            // What the Python stack's record functions publish on the thiscovery bus.
+            (
+                json!({"version": "0", "id": "e1", "detail-type": "process_notifications",
+                       "source": "thiscovery", "detail": {}}),
+                Action::ProcessNotifications,
+            ),
+            (
+                json!({"detail-type": "Scheduled Event",
+                       "resources": ["arn:aws:events:eu-west-1:1:rule/s-ProcessNotifications"]}),
+                Action::ProcessNotifications,
+            ),
+            (
+                json!({"detail-type": "Scheduled Event",
+                       "resources": ["arn:aws:events:eu-west-1:1:rule/s-DailyCleanup"]}),
+                Action::Cleanup,
+            ),
+            (
+                json!({"detail-type": "task_signup", "detail": {}}),
+                Action::Event,
+            ),
+            (
+                json!({"detail-type": "Auth0 log", "detail": {}}),
+                Action::Event,
+            ),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(action(&payload), Ok(expected), "{payload}");
+        }
+        assert!(action(&json!({"action": "dance"})).is_err());
+    }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole-suite test command: installs DynamoDB Local if needed (scripts/install-dynamodb-local.sh)
-# and cargo-lambda (PyPI, into target/tools-venv),
-# points the harness at it, then runs `cargo test --workspace` with any extra arguments, e.g.
+# The whole-suite test command: installs DynamoDB Local if needed (scripts/install-dynamodb-local.sh),
+# cargo-lambda and moto[server] (PyPI, into target/tools-venv: the Lambda's local invoke test
+# and the Secrets Manager tests), points the harnesses at them (DYNAMODB_LOCAL_DIR,
+# MOTO_SERVER_BIN), then runs `cargo test --workspace` with any extra arguments, e.g.
 #   scripts/test.sh
 #   scripts/test.sh -p crm-testkit -- dynamodb
 # DYNAMODB_ENDPOINT, if set, still wins over the jar (see crm-testkit's README).
@@ -14,13 +15,18 @@ DYNAMODB_LOCAL_DIR="$(scripts/install-dynamodb-local.sh)"
 export DYNAMODB_LOCAL_DIR
 echo "test.sh: DYNAMODB_LOCAL_DIR=${DYNAMODB_LOCAL_DIR}" >&2
 
-# cargo-lambda (PyPI) for the Lambda's local invoke test, in a venv under target/.
+# cargo-lambda and moto's server mode (PyPI), in a venv under target/. pip runs as
+# `python -m pip`, so a venv copied from another checkout still installs into this one.
 tools="${repo_root}/target/tools-venv"
-if [ ! -x "${tools}/bin/cargo-lambda" ]; then
-  python3 -m venv "${tools}"
-  "${tools}/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
-fi
+[ -x "${tools}/bin/python3" ] || python3 -m venv "${tools}"
+pip_install() {
+  "${tools}/bin/python3" -m pip install --quiet --disable-pip-version-check "$@"
+}
+[ -x "${tools}/bin/cargo-lambda" ] || pip_install cargo-lambda
+[ -x "${tools}/bin/moto_server" ] || pip_install 'moto[server]'
 export PATH="${tools}/bin:${PATH}"
+export MOTO_SERVER_BIN="${tools}/bin/moto_server"
 echo "test.sh: $("${tools}/bin/cargo-lambda" lambda --version 2>/dev/null || echo cargo-lambda)" >&2
+echo "test.sh: MOTO_SERVER_BIN=${MOTO_SERVER_BIN} ($("${tools}/bin/python3" -m pip show moto 2>/dev/null | grep '^Version' || echo moto))" >&2
 
 exec cargo test --workspace "$@"

@@ -12,6 +12,8 @@ use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, FakeCore};
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use crm_testkit::lambda::{self, Deadline, LambdaRuntime};
+use crm_testkit::secrets::{self as moto, MotoServer};
+use hubspot_client::auth::TokenSet;
 use serde_json::{Value, json};
 use thiscovery_crm::notification::ProcessingStatus;
 use thiscovery_crm::store::NotificationStore;
@@ -58,16 +60,19 @@ struct World {
 }
 
 async fn world() -> World {
-    let hubspot = FakeHubSpot::start().await;
+    world_on(FakeHubSpot::start().await, FakeCore::start().await, "e2e").await
+}
+
+/// [`world`] with this HubSpot and core, the lookups seeded for environment `env`.
+async fn world_on(hubspot: FakeHubSpot, core: FakeCore, env: &str) -> World {
     let steven = hubspot.seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
-    let core = FakeCore::start().await;
     let ddb = DynamoDbLocal::shared().await.unwrap();
     let stack = ddb.new_stack_with_tables().await.unwrap();
     let client = ddb.client();
     let tables = TableNames::for_stack(&stack);
     thiscovery_crm::testing::seed(
         &thiscovery_crm::Stores::dynamodb(client, &tables),
-        "e2e",
+        env,
         FakeHubSpot::TIMELINE_TEMPLATE_ID,
     )
     .await
@@ -121,6 +126,13 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         ("unstorable", unstorable),
         ("duplicate", fixture("transactional-email-to-address")),
         ("sweep", json!({"action": "process_notifications"})),
+        // What the Python stack's record functions publish on the thiscovery bus.
+        (
+            "eventbridge-sweep",
+            json!({"version": "0", "id": "5e1f0c3a-0000-4000-8000-000000000001",
+                   "detail-type": "process_notifications", "source": "thiscovery",
+                   "resources": [], "detail": {}}),
+        ),
         (
             "cleanup",
             json!({"detail-type": "Scheduled Event", "resources": ["arn:aws:events:eu-west-1:1:rule/crm-DailyCleanup"], "detail": {}}),
@@ -200,6 +212,12 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         responses["sweep"]["processed"], 0,
         "nothing was left pending"
     );
+    assert_eq!(
+        responses["eventbridge-sweep"]["processed"], 0,
+        "a sweep, not an event: {}",
+        responses["eventbridge-sweep"]
+    );
+    assert!(responses["eventbridge-sweep"]["not_claimed"].is_number());
     assert_eq!(responses["cleanup"]["deleted"], 0, "nothing is old yet");
     assert_eq!(responses["cleanup"]["kept_recent"], 0);
     assert!(
@@ -307,6 +325,219 @@ async fn a_lambda_killed_between_claim_and_mark_loses_nothing() {
     assert_eq!(item.status, ProcessingStatus::Processed, "{item:?}");
     // One email, whether or not the killed process's request reached HubSpot.
     assert_eq!(w.hubspot.sent_emails().len(), 1);
+}
+
+/// The emails app of [`the_lambda_reads_the_python_stacks_secrets_and_rereads_them_when_refused`].
+const EMAILS_CLIENT_ID: &str = "emails-app-id";
+const EMAILS_CLIENT_SECRET: &str = "emails-app-secret-ROTATED";
+const CORE_KEY: &str = "core-key-ROTATED";
+
+/// A token set the fake issued, saved as obtained an hour ago: its first use refreshes it.
+fn expired(issued: crm_testkit::hubspot::TokenSet) -> TokenSet {
+    TokenSet::new(
+        issued.access_token,
+        issued.refresh_token,
+        Duration::from_secs(issued.expires_in),
+        std::time::SystemTime::now() - Duration::from_secs(3600),
+    )
+}
+
+/// The deployed configuration: `SECRETS_NAMESPACE` and no credential variable, so the Lambda
+/// reads `{ns}hubspot-connection` (two apps) and `{ns}aws-connection` from Secrets Manager
+/// (moto) at cold start, and builds two HubSpot clients on the token items `hubspot` and
+/// `hubspot-emails`. The secrets it read then hold credentials that were rotated since: the
+/// emails app's client secret and core's API key are replaced while the first event is in
+/// flight. The emails app's first refresh is refused, so it reads the secret again and
+/// retries; core's first answer is 403, so it reads the key again and resends. Nothing
+/// secret reaches the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_reads_the_python_stacks_secrets_and_rereads_them_when_refused() {
+    let moto = MotoServer::shared().await.unwrap();
+    let ns = moto.new_namespace();
+    let env_name = ns.trim_matches('/').to_owned();
+    let hubspot = FakeHubSpot::builder()
+        .oauth_client(EMAILS_CLIENT_ID, EMAILS_CLIENT_SECRET)
+        .start()
+        .await;
+    let core = FakeCore::builder()
+        .with_defaults()
+        .api_key(CORE_KEY)
+        .start()
+        .await;
+    let w = world_on(hubspot, core, &env_name).await;
+    // The token items the Python stack left: main fresh, emails to be refreshed.
+    let issued = w.hubspot.issue_token_set();
+    let main_tokens = TokenSet::new(
+        issued.access_token,
+        issued.refresh_token,
+        Duration::from_secs(issued.expires_in),
+        std::time::SystemTime::now(),
+    );
+    let stores = thiscovery_crm::Stores::dynamodb(w.ddb.client(), &w.tables);
+    stores.tokens.save(&main_tokens).await.unwrap();
+    stores
+        .email_tokens
+        .save(&expired(w.hubspot.issue_token_set_for(EMAILS_CLIENT_ID)))
+        .await
+        .unwrap();
+    // The secrets as the cold start reads them: the emails secret and the key are stale.
+    let connection = |emails_secret: &str| {
+        json!({
+            "client-id": FakeHubSpot::CLIENT_ID,
+            "client-secret": FakeHubSpot::CLIENT_SECRET,
+            "emails-client-id": EMAILS_CLIENT_ID,
+            "emails-client-secret": emails_secret,
+            "app-id": "123456",
+            "emails-app-id": "654321",
+            "api-key": "legacy-hubspot-api-key-STALE"
+        })
+        .to_string()
+    };
+    let hubspot_id = format!("{ns}hubspot-connection");
+    let aws_id = format!("{ns}aws-connection");
+    moto.create_secret(&hubspot_id, &connection("emails-secret-STALE"))
+        .await
+        .unwrap();
+    moto.create_secret(&aws_id, r#"{"aws-api-key": "core-key-STALE"}"#)
+        .await
+        .unwrap();
+
+    // The registration's upsert is held long enough to rotate the secrets under it.
+    w.hubspot.inject(
+        Endpoint::ContactsBatchUpsert,
+        Fault::latency(Duration::from_secs(3)).times(1),
+    );
+    let runtime = LambdaRuntime::start().await;
+    runtime.push("registration", fixture("auth0-registration"));
+    runtime.push("email", fixture("transactional-email-to-address"));
+    let mut cmd = tokio::process::Command::new(lambda_binary());
+    lambda_env(&mut cmd, &runtime.runtime_api());
+    cmd.env("SECRETS_NAMESPACE", &ns)
+        .env("STACK_NAME", &w.stack)
+        .env("HUBSPOT_BASE_URL", w.hubspot.base_url())
+        .env("THISCOVERY_CORE_URL", w.core.base_url())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", w.ddb.endpoint())
+        .env(moto::ENDPOINT_URL_ENV, moto.endpoint());
+    let mut child = cmd.spawn().unwrap();
+    // The first poll comes after the cold start (secrets read): rotate now.
+    let started = Instant::now();
+    while runtime.polls().is_empty() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "lambda exited at cold start ({status}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no cold start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        w.hubspot
+            .contacts()
+            .iter()
+            .all(|c| c.email() != Some(ALTHA_EMAIL)),
+        "the rotation must land before the registration's upsert"
+    );
+    moto.put_secret_value(&hubspot_id, &connection(EMAILS_CLIENT_SECRET))
+        .await
+        .unwrap();
+    moto.put_secret_value(&aws_id, &json!({ "aws-api-key": CORE_KEY }).to_string())
+        .await
+        .unwrap();
+    while runtime.answers().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "lambda did not answer both events"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+
+    let responses: std::collections::HashMap<String, Value> =
+        runtime.responses().into_iter().collect();
+    for id in ["registration", "email"] {
+        assert_eq!(
+            responses[id]["outcome"], "processed",
+            "{id}: {}\n{logs}",
+            responses[id]
+        );
+    }
+    // Core: the write-back was refused with the stale key, then resent with the new one.
+    let statuses: Vec<u16> = w.core.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses.first(), Some(&403), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 403).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(w.core.crm_id_patches()[0].user_id, ALTHA_USER_ID);
+    // HubSpot: the emails app's refresh was refused once, then retried with the new secret;
+    // the main app's fresh token needed none. The email went through the emails app.
+    assert_eq!(w.hubspot.requests_to(Endpoint::OAuthToken), 2);
+    assert_eq!(w.hubspot.tokens_issued(), 1);
+    assert_eq!(w.hubspot.sent_emails().len(), 1);
+    let emails_item = stores.email_tokens.load().await.unwrap().unwrap();
+    assert!(
+        emails_item.obtained_at > std::time::SystemTime::now() - Duration::from_secs(600),
+        "the hubspot-emails item holds the refreshed set"
+    );
+    // The cold start says where its configuration came from.
+    let ready = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "ready")
+        .unwrap_or_else(|| panic!("no ready line: {logs}"));
+    assert_eq!(ready["fields"]["hubspot_apps"], 2, "{ready}");
+    assert_eq!(ready["fields"]["hubspot_from_secrets"], true, "{ready}");
+    assert_eq!(
+        ready["fields"]["core_api_key_from_secrets"], true,
+        "{ready}"
+    );
+    assert_eq!(ready["fields"]["secrets_namespace"], ns.as_str(), "{ready}");
+    assert!(
+        logs.contains(&hubspot_id),
+        "the secret ids read are logged: {logs}"
+    );
+    for secret in [
+        FakeHubSpot::CLIENT_SECRET,
+        EMAILS_CLIENT_SECRET,
+        "emails-secret-STALE",
+        CORE_KEY,
+        "core-key-STALE",
+        "legacy-hubspot-api-key-STALE",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
+
+/// A secret the deployed configuration needs but Secrets Manager does not have stops the
+/// cold start, naming the secret.
+#[tokio::test]
+async fn a_missing_secret_fails_the_cold_start_naming_it() {
+    let moto = MotoServer::shared().await.unwrap();
+    let ns = moto.new_namespace();
+    let runtime = LambdaRuntime::start().await;
+    let mut cmd = tokio::process::Command::new(lambda_binary());
+    lambda_env(&mut cmd, &runtime.runtime_api());
+    cmd.env("SECRETS_NAMESPACE", &ns)
+        .env("THISCOVERY_CORE_URL", "http://127.0.0.1:9")
+        .env(moto::ENDPOINT_URL_ENV, moto.endpoint());
+    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains(&format!("secret {ns}hubspot-connection does not exist")),
+        "{text}"
+    );
 }
 
 #[tokio::test]

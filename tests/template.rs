@@ -1,5 +1,9 @@
-//! template.yaml's tables must be the ones crm-testkit creates (and the production ones): the
-//! two are compared field by field, so they cannot drift.
+//! template.yaml must deploy over the Python stack (COMPAT-PYTHON.md section 7) without
+//! replacing a table: the four tables keep the Python logical ids, physical names, keys,
+//! index, streams, PITR and billing (and are the ones crm-testkit creates: compared field by
+//! field, so they cannot drift); the parameters are the deployer's; credentials come from the
+//! environment's secrets, with exactly the Python stack's secrets policy; every rule and
+//! schedule of the Python stack reaches the one function.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,21 +15,45 @@ fn template() -> Value {
     serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The table resource whose `TableName` is `!Sub "${AWS::StackName}-{suffix}"`.
-fn table<'a>(resources: &'a Value, suffix: &str) -> &'a Value {
-    let wanted = format!("${{AWS::StackName}}-{suffix}");
-    resources
-        .as_mapping()
-        .unwrap()
-        .values()
-        .find(|r| {
-            r["Type"] == "AWS::DynamoDB::Table"
-                && match &r["Properties"]["TableName"] {
-                    Value::Tagged(t) => t.tag == "!Sub" && t.value == wanted.as_str(),
-                    _ => false,
-                }
-        })
-        .unwrap_or_else(|| panic!("template.yaml has no table {wanted}"))
+/// The Python template's table logical ids; each table's physical name is
+/// `${AWS::StackName}-{logical id}` and its crm-testkit suffix is the logical id.
+const PYTHON_TABLES: [&str; 4] = [
+    "notifications",
+    "HubspotEmailTemplates",
+    "lookups",
+    "tokens",
+];
+
+/// The properties the Python template gives a table: no other may be added (a new key,
+/// index or name is a replacement, and the data would be lost).
+const PYTHON_TABLE_PROPERTIES: [&str; 7] = [
+    "TableName",
+    "BillingMode",
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "StreamSpecification",
+    "PointInTimeRecoverySpecification",
+];
+
+fn tagged(value: &Value, tag: &str, content: &str) -> bool {
+    matches!(value, Value::Tagged(t) if t.tag == tag && t.value == content)
+}
+
+/// The table resource with this logical id, checked to be named as the Python stack's.
+fn table<'a>(resources: &'a Value, logical_id: &str) -> &'a Value {
+    let resource = &resources[logical_id];
+    assert_eq!(
+        resource["Type"], "AWS::DynamoDB::Table",
+        "template.yaml has no table with the Python logical id {logical_id}"
+    );
+    let wanted = format!("${{AWS::StackName}}-{logical_id}");
+    assert!(
+        tagged(&resource["Properties"]["TableName"], "!Sub", &wanted),
+        "{logical_id}: TableName must be !Sub \"{wanted}\": {:?}",
+        resource["Properties"]["TableName"]
+    );
+    resource
 }
 
 fn key_schema(value: &Value) -> Vec<(String, String)> {
@@ -54,15 +82,32 @@ fn expected_keys(hash: KeySpec, range: Option<KeySpec>) -> Vec<(String, String)>
 fn template_tables_match_the_schema_the_testkit_creates() {
     let template = template();
     let resources = &template["Resources"];
-    let table_resources = resources
+    let mut table_ids: Vec<&str> = resources
         .as_mapping()
         .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::DynamoDB::Table")
-        .count();
-    assert_eq!(table_resources, TABLES.len());
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+        .map(|(id, _)| id.as_str().unwrap())
+        .collect();
+    table_ids.sort_unstable();
+    let mut python = PYTHON_TABLES.to_vec();
+    python.sort_unstable();
+    assert_eq!(table_ids, python, "exactly the Python stack's tables");
+    assert_eq!(TABLES.len(), PYTHON_TABLES.len());
     for spec in TABLES {
-        let props = &table(resources, spec.suffix)["Properties"];
+        assert!(PYTHON_TABLES.contains(&spec.suffix), "{}", spec.suffix);
+        let resource = table(resources, spec.suffix);
+        // Kept whatever happens to the stack.
+        assert_eq!(resource["DeletionPolicy"], "Retain", "{}", spec.suffix);
+        assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{}", spec.suffix);
+        let props = &resource["Properties"];
+        for (name, _) in props.as_mapping().unwrap() {
+            assert!(
+                PYTHON_TABLE_PROPERTIES.contains(&name.as_str().unwrap()),
+                "{}: property {name:?} is not in the Python template",
+                spec.suffix
+            );
+        }
         assert_eq!(props["BillingMode"], spec.billing_mode, "{}", spec.suffix);
         assert_eq!(
             key_schema(&props["KeySchema"]),
@@ -119,58 +164,224 @@ fn template_tables_match_the_schema_the_testkit_creates() {
             );
             assert_eq!(found["Projection"]["ProjectionType"], index.projection);
         }
-        // Production settings the testkit does not model.
+        // Production settings the testkit does not model, as the Python template has them.
         assert_eq!(
-            props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
-            true
+            props["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES",
+            "{}",
+            spec.suffix
         );
-        assert!(props["StreamSpecification"]["StreamViewType"].is_string());
+        let pitr = &props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"];
+        match spec.suffix {
+            "notifications" => assert!(
+                props.get("PointInTimeRecoverySpecification").is_none(),
+                "the Python notifications table sets no PITR"
+            ),
+            "HubspotEmailTemplates" => assert!(
+                tagged(pitr, "!Ref", "EnvConfigpddbpointintimerecoveryAsString"),
+                "{pitr:?}"
+            ),
+            _ => assert_eq!(pitr, &Value::Bool(true), "{}", spec.suffix),
+        }
     }
 }
 
 #[test]
-fn the_function_is_wired_to_its_events_and_only_its_tables() {
+fn the_parameters_are_the_python_deployers_and_none_holds_a_credential() {
     let template = template();
-    let function = &template["Resources"]["CrmFunction"]["Properties"];
+    let params = template["Parameters"].as_mapping().unwrap();
+    let mut names: Vec<&str> = params.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort_unstable();
+    let ssm = [
+        (
+            "EnvConfigpddbpointintimerecoveryAsString",
+            "/<EnvironmentName>/ddb/point-in-time-recovery",
+        ),
+        (
+            "EnvConfiglambdamemorysizeAsString",
+            "/<EnvironmentName>/lambda/memory-size",
+        ),
+        (
+            "EnvConfiglambdatimeoutAsString",
+            "/<EnvironmentName>/lambda/timeout",
+        ),
+        (
+            "EnvConfigeventbridgeauth0eventbusAsString",
+            "/<EnvironmentName>/eventbridge/auth0-event-bus",
+        ),
+        (
+            "EnvConfigeventbridgethiscoveryeventbusAsString",
+            "/<EnvironmentName>/eventbridge/thiscovery-event-bus",
+        ),
+    ];
+    let mut expected: Vec<&str> = ssm.iter().map(|(name, _)| *name).collect();
+    expected.extend(["StackTagName", "EnvironmentTagName"]);
+    expected.sort_unstable();
+    assert_eq!(names, expected, "exactly the Python template's parameters");
+    // The two the deployer overrides: no defaults, as in the Python template.
+    for name in ["StackTagName", "EnvironmentTagName"] {
+        let p = &template["Parameters"][name];
+        assert_eq!(p["Type"], "String", "{name}");
+        assert!(p.get("Default").is_none(), "{name} has no default");
+    }
+    for (name, default) in ssm {
+        let p = &template["Parameters"][name];
+        assert_eq!(p["Type"], "AWS::SSM::Parameter::Value<String>", "{name}");
+        assert_eq!(p["Default"], default, "{name}");
+    }
+    // Credentials come from Secrets Manager: no NoEcho parameter is left.
+    for (name, p) in params {
+        assert!(p.get("NoEcho").is_none(), "{name:?} is a NoEcho parameter");
+    }
+}
+
+fn function(template: &Value) -> &Value {
+    &template["Resources"]["CrmFunction"]["Properties"]
+}
+
+#[test]
+fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
+    let template = template();
+    let function = function(&template);
     assert_eq!(function["Runtime"], "provided.al2023");
-    let events = function["Events"].as_mapping().unwrap();
-    let auth0 = &events[&Value::from("Auth0Logins")]["Properties"]["Pattern"];
+    assert_eq!(function["Handler"], "bootstrap");
     assert_eq!(
-        auth0["detail"]["data"]["type"],
-        serde_norway::from_str::<Value>("[s, ss]").unwrap()
+        function["Timeout"], 900,
+        "as the Python processnotifications"
     );
-    let thiscovery =
-        &events[&Value::from("ThiscoveryEvents")]["Properties"]["Pattern"]["detail-type"];
-    for detail_type in ["task_signup", "transactional_email", "custom_email"] {
-        assert!(
-            thiscovery
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .any(|d| d == detail_type)
-        );
-    }
-    let input = |name: &str| -> serde_json::Value {
-        serde_json::from_str(
-            events[&Value::from(name)]["Properties"]["Input"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap()
-    };
-    assert_eq!(
-        input("ProcessNotifications")["action"],
-        "process_notifications"
+    let vars = function["Environment"]["Variables"].as_mapping().unwrap();
+    assert!(
+        tagged(
+            &function["Environment"]["Variables"]["SECRETS_NAMESPACE"],
+            "!Sub",
+            "/${EnvironmentTagName}/"
+        ),
+        "{:?}",
+        function["Environment"]["Variables"]["SECRETS_NAMESPACE"]
     );
-    assert_eq!(input("DailyCleanup")["action"], "cleanup");
-    // Least privilege: CRUD on the stack's own four tables and nothing else.
+    assert!(tagged(
+        &function["Environment"]["Variables"]["STACK_NAME"],
+        "!Ref",
+        "AWS::StackName"
+    ));
+    // Nothing else: no credential variable (they come from the secrets), and no CRM_ENV
+    // (the namespace names the environment).
+    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["RUST_LOG", "SECRETS_NAMESPACE", "STACK_NAME"]);
+    // CRUD on the four tables, and GetSecretValue on this environment's secrets only.
     let policies = function["Policies"].as_sequence().unwrap();
-    assert_eq!(policies.len(), 4);
-    for policy in policies {
-        let crud = &policy["DynamoDBCrudPolicy"]["TableName"];
-        assert!(
-            matches!(crud, Value::Tagged(t) if t.tag == "!Ref"),
-            "{policy:?}"
+    let mut crud: Vec<&str> = policies
+        .iter()
+        .filter_map(|p| p.get("DynamoDBCrudPolicy"))
+        .map(|p| match &p["TableName"] {
+            Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().unwrap(),
+            other => panic!("DynamoDBCrudPolicy on {other:?}"),
+        })
+        .collect();
+    crud.sort_unstable();
+    let mut python = PYTHON_TABLES.to_vec();
+    python.sort_unstable();
+    assert_eq!(crud, python);
+    let statements: Vec<&Value> = policies
+        .iter()
+        .filter_map(|p| p.get("Statement"))
+        .flat_map(|s| s.as_sequence().unwrap())
+        .collect();
+    assert_eq!(
+        policies.len(),
+        5,
+        "four CRUD policies and the secrets statement"
+    );
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let secrets = statements[0];
+    assert_eq!(secrets["Effect"], "Allow");
+    assert_eq!(
+        secrets["Action"],
+        serde_norway::from_str::<Value>("[secretsmanager:GetSecretValue]").unwrap()
+    );
+    assert!(
+        tagged(
+            &secrets["Resource"],
+            "!Sub",
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:/${EnvironmentTagName}/*"
+        ),
+        "{:?}",
+        secrets["Resource"]
+    );
+}
+
+#[test]
+fn every_python_rule_and_schedule_reaches_the_function() {
+    let template = template();
+    let events = function(&template)["Events"].as_mapping().unwrap();
+    let event = |name: &str| -> &Value {
+        events
+            .get(Value::from(name))
+            .unwrap_or_else(|| panic!("no event {name}"))
+    };
+    let seq = |yaml: &str| serde_norway::from_str::<Value>(yaml).unwrap();
+    // Auth0's bus: registrations (ss) and logins (s), one rule each, as in Python.
+    for (name, log_type) in [("Auth0Registrations", "[ss]"), ("Auth0Logins", "[s]")] {
+        let props = &event(name)["Properties"];
+        assert_eq!(event(name)["Type"], "EventBridgeRule", "{name}");
+        assert!(tagged(
+            &props["EventBusName"],
+            "!Ref",
+            "EnvConfigeventbridgeauth0eventbusAsString"
+        ));
+        assert_eq!(
+            props["Pattern"]["detail-type"],
+            seq("[Auth0 log]"),
+            "{name}"
+        );
+        assert_eq!(
+            props["Pattern"]["detail"]["data"]["type"],
+            seq(log_type),
+            "{name}"
         );
     }
+    // thiscovery's bus: the three event types, and process_notifications (a sweep).
+    let mut detail_types = Vec::new();
+    for name in ["ThiscoveryEvents", "ProcessNotificationsRequested"] {
+        let props = &event(name)["Properties"];
+        assert!(tagged(
+            &props["EventBusName"],
+            "!Ref",
+            "EnvConfigeventbridgethiscoveryeventbusAsString"
+        ));
+        assert!(
+            props["Pattern"].get("source").is_none(),
+            "no rule filters on source"
+        );
+        for d in props["Pattern"]["detail-type"].as_sequence().unwrap() {
+            detail_types.push(d.as_str().unwrap().to_owned());
+        }
+    }
+    detail_types.sort();
+    assert_eq!(
+        detail_types,
+        [
+            "custom_email",
+            "process_notifications",
+            "task_signup",
+            "transactional_email"
+        ]
+    );
+    // The schedules, with the inputs the function dispatches on.
+    for (name, rate, action) in [
+        (
+            "ProcessNotifications",
+            "rate(5 minutes)",
+            "process_notifications",
+        ),
+        ("DailyCleanup", "rate(1 day)", "cleanup"),
+    ] {
+        let props = &event(name)["Properties"];
+        assert_eq!(event(name)["Type"], "Schedule", "{name}");
+        assert_eq!(props["Schedule"], rate, "{name}");
+        let input: serde_json::Value =
+            serde_json::from_str(props["Input"].as_str().unwrap()).unwrap();
+        assert_eq!(input["action"], action, "{name}");
+    }
+    assert_eq!(events.len(), 6, "{events:?}");
 }

@@ -150,6 +150,12 @@ impl FakeCore {
         lock(&self.state).api_key.clone()
     }
 
+    /// Rotates the API key while running: from now on only `key` is accepted (the old one
+    /// gets `403`, as API Gateway answers a key it no longer knows).
+    pub fn set_api_key(&self, key: impl Into<String>) {
+        lock(&self.state).api_key = key.into();
+    }
+
     /// The user with this id as the fake now holds it (patches applied).
     pub fn user(&self, id: &str) -> Option<Value> {
         lock(&self.state).users.get(id).cloned().map(Value::Object)

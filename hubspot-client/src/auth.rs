@@ -5,6 +5,12 @@
 //! Refreshes are single-flight: however many calls find the token stale at once, one token
 //! request is made and the others wait for its result. Every refreshed token set is saved to
 //! the [`TokenStore`] before it is used.
+//!
+//! Client credentials can be rotated: with a [`CredentialsSource`]
+//! ([`OAuthConfig::credentials_source`]), a refresh HubSpot refuses as
+//! [`Error::ReauthorizationRequired`] (`BAD_CLIENT_ID`/`invalid_client`, `BAD_REFRESH_TOKEN`/
+//! `invalid_grant`) asks the source for the app's credentials once more and, if they changed,
+//! retries that refresh once with them.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
@@ -155,6 +161,54 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
+/// An OAuth app's client credentials. `Debug` redacts the secret.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ClientCredentials {
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: SecretString,
+}
+
+impl ClientCredentials {
+    /// Credentials from a client id and secret.
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        ClientCredentials {
+            client_id: client_id.into(),
+            client_secret: SecretString::from(client_secret.into()),
+        }
+    }
+
+    /// `true` if both the id and the secret are the same.
+    fn same_as(&self, other: &ClientCredentials) -> bool {
+        self.client_id == other.client_id
+            && self.client_secret.expose_secret() == other.client_secret.expose_secret()
+    }
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// Where an OAuth app's client credentials can be read again: a secret store whose value may
+/// have been rotated since the client was built.
+///
+/// The client asks it only after HubSpot refused a refresh
+/// ([`Error::ReauthorizationRequired`]), at most once per refused refresh, under the
+/// refresh's single-flight lock; when the credentials it returns differ from the ones that
+/// were refused, the client keeps them and retries the refresh once.
+#[async_trait]
+pub trait CredentialsSource: Send + Sync + fmt::Debug {
+    /// The app's credentials as the source holds them now.
+    async fn reload(&self) -> Result<ClientCredentials, TokenStoreError>;
+}
+
 /// OAuth settings: the app's credentials and where its token set lives.
 ///
 /// ```
@@ -175,6 +229,7 @@ pub struct OAuthConfig {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) refresh_skew: Duration,
     pub(crate) token_path: String,
+    pub(crate) credentials_source: Option<Arc<dyn CredentialsSource>>,
 }
 
 impl OAuthConfig {
@@ -191,7 +246,16 @@ impl OAuthConfig {
             store,
             refresh_skew: Duration::from_secs(300),
             token_path: DEFAULT_TOKEN_PATH.to_owned(),
+            credentials_source: None,
         }
+    }
+
+    /// Where the app's credentials can be read again when HubSpot refuses a refresh (they
+    /// may have been rotated); see [`CredentialsSource`]. Without one, a refused refresh is
+    /// returned as is.
+    pub fn credentials_source(mut self, source: Arc<dyn CredentialsSource>) -> Self {
+        self.credentials_source = Some(source);
+        self
     }
 
     /// A refresh token to start from when the store is empty.
@@ -230,6 +294,7 @@ impl fmt::Debug for OAuthConfig {
             .field("store", &self.store)
             .field("refresh_skew", &self.refresh_skew)
             .field("token_path", &self.token_path)
+            .field("credentials_source", &self.credentials_source)
             .finish()
     }
 }
@@ -283,6 +348,8 @@ impl fmt::Debug for TokenResponse {
 /// Keeps the current OAuth token set and refreshes it single-flight.
 pub(crate) struct TokenManager {
     pub(crate) config: OAuthConfig,
+    /// The credentials in use: the configured ones, until a [`CredentialsSource`] gives others.
+    credentials: RwLock<ClientCredentials>,
     current: RwLock<Option<TokenSet>>,
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -303,8 +370,13 @@ pub(crate) trait TokenEndpoint: Send + Sync {
 
 impl TokenManager {
     pub(crate) fn new(config: OAuthConfig) -> Self {
+        let credentials = ClientCredentials {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+        };
         TokenManager {
             config,
+            credentials: RwLock::new(credentials),
             current: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
@@ -312,6 +384,13 @@ impl TokenManager {
 
     fn cached(&self) -> Option<TokenSet> {
         self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn credentials(&self) -> ClientCredentials {
+        self.credentials
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -385,16 +464,24 @@ impl TokenManager {
             .or_else(|| self.config.initial_refresh_token.clone())
             .ok_or(Error::NoToken)?;
         tracing::debug!("refreshing the HubSpot access token");
-        let form = vec![
-            ("grant_type", "refresh_token".to_owned()),
-            ("client_id", self.config.client_id.clone()),
-            (
-                "client_secret",
-                self.config.client_secret.expose_secret().to_owned(),
-            ),
-            ("refresh_token", refresh_token.expose_secret().to_owned()),
-        ];
-        let response = endpoint.request_token(form).await?;
+        let used = self.credentials();
+        let response = match endpoint
+            .request_token(refresh_form(&used, &refresh_token))
+            .await
+        {
+            Err(refused @ Error::ReauthorizationRequired(_)) => {
+                let Some(reloaded) = self.reload_credentials(&used).await else {
+                    return Err(refused);
+                };
+                tracing::info!(
+                    "HubSpot refused the refresh; retrying once with the app credentials read again"
+                );
+                endpoint
+                    .request_token(refresh_form(&reloaded, &refresh_token))
+                    .await?
+            }
+            other => other?,
+        };
         let tokens = response.into_token_set(Some(&refresh_token), SystemTime::now())?;
         self.config
             .store
@@ -405,13 +492,37 @@ impl TokenManager {
         Ok(tokens)
     }
 
+    /// After HubSpot refused `used`: the credentials the [`CredentialsSource`] holds now, if
+    /// there is one and they differ (they are then kept for every later refresh). `None`
+    /// when there is no source, it failed (logged, without the credentials), or it holds
+    /// the same credentials (a retry would be refused again).
+    async fn reload_credentials(&self, used: &ClientCredentials) -> Option<ClientCredentials> {
+        let source = self.config.credentials_source.as_ref()?;
+        let reloaded = match source.reload().await {
+            Ok(reloaded) => reloaded,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the HubSpot app credentials again");
+                return None;
+            }
+        };
+        if reloaded.same_as(used) || reloaded.client_id.is_empty() {
+            tracing::warn!(
+                "HubSpot refused the refresh and the app credentials have not changed: the app must be authorized again"
+            );
+            return None;
+        }
+        *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = reloaded.clone();
+        Some(reloaded)
+    }
+
     /// The client credentials form fields for other grants.
     pub(crate) fn client_form(&self) -> Vec<(&'static str, String)> {
+        let credentials = self.credentials();
         vec![
-            ("client_id", self.config.client_id.clone()),
+            ("client_id", credentials.client_id),
             (
                 "client_secret",
-                self.config.client_secret.expose_secret().to_owned(),
+                credentials.client_secret.expose_secret().to_owned(),
             ),
         ]
     }
@@ -427,6 +538,22 @@ impl TokenManager {
         self.set_cached(tokens);
         Ok(())
     }
+}
+
+/// The form of a `refresh_token` grant.
+fn refresh_form(
+    credentials: &ClientCredentials,
+    refresh_token: &SecretString,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "refresh_token".to_owned()),
+        ("client_id", credentials.client_id.clone()),
+        (
+            "client_secret",
+            credentials.client_secret.expose_secret().to_owned(),
+        ),
+        ("refresh_token", refresh_token.expose_secret().to_owned()),
+    ]
 }
 
 #[cfg(test)]

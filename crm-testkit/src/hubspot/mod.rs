@@ -100,14 +100,14 @@ impl FakeHubSpot {
     /// Mints a refresh token and a valid access token for [`FakeHubSpot::CLIENT_ID`], as if
     /// the app had just been installed. Not counted by [`FakeHubSpot::tokens_issued`].
     pub fn issue_token_set(&self) -> TokenSet {
-        self.shared.lock().issue_token_set(FakeHubSpot::CLIENT_ID)
+        self.shared.lock().issue_token_set()
     }
 
-    /// Like [`issue_token_set`](Self::issue_token_set), for another client registered with
-    /// [`FakeHubSpotBuilder::oauth_client`] (the fake does not check that it is registered:
-    /// a refresh with an unregistered client is refused).
+    /// Like [`FakeHubSpot::issue_token_set`], for another OAuth client registered with
+    /// [`FakeHubSpotBuilder::oauth_client`] (a second app, e.g. an emails app): its refresh
+    /// token refreshes only with that client's id and secret.
     pub fn issue_token_set_for(&self, client_id: &str) -> TokenSet {
-        self.shared.lock().issue_token_set(client_id)
+        self.shared.lock().issue_token_set_for(client_id)
     }
 
     /// Revokes a refresh token; the token endpoint then answers `BAD_REFRESH_TOKEN`.

@@ -276,7 +276,11 @@ impl State {
         token
     }
 
-    pub(crate) fn issue_token_set(&mut self, client_id: &str) -> TokenSet {
+    pub(crate) fn issue_token_set(&mut self) -> TokenSet {
+        self.issue_token_set_for(FakeHubSpot::CLIENT_ID)
+    }
+
+    pub(crate) fn issue_token_set_for(&mut self, client_id: &str) -> TokenSet {
         TokenSet {
             refresh_token: self.mint_refresh_token(client_id),
             access_token: self.mint_access_token(client_id),

@@ -5,3 +5,4 @@ mod dynamodb;
 mod hubspot;
 mod hubspot_wire;
 mod lambda;
+mod secrets;

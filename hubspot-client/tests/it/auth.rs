@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
-use hubspot_client::auth::{MemoryTokenStore, OAuthConfig, TokenSet};
+use hubspot_client::auth::{
+    ClientCredentials, CredentialsSource, MemoryTokenStore, OAuthConfig, TokenSet, TokenStoreError,
+};
 use hubspot_client::ids::ObjectId;
 use hubspot_client::{Client, Error, RetryPolicy};
 use secrecy::ExposeSecret;
@@ -293,4 +295,119 @@ async fn a_token_another_process_saved_is_used_without_refreshing() {
         .unwrap();
     get(&client).await.unwrap();
     assert_eq!(count(&server, "/oauth/v3/token").await, 0);
+}
+
+/// A [`CredentialsSource`] that hands out `current` and counts how often it is asked.
+#[derive(Debug)]
+struct Rotating {
+    current: std::sync::Mutex<Option<ClientCredentials>>,
+    reloads: std::sync::atomic::AtomicUsize,
+}
+
+impl Rotating {
+    fn holding(credentials: Option<ClientCredentials>) -> Arc<Self> {
+        Arc::new(Rotating {
+            current: std::sync::Mutex::new(credentials),
+            reloads: Default::default(),
+        })
+    }
+
+    fn reloads(&self) -> usize {
+        self.reloads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialsSource for Rotating {
+    async fn reload(&self) -> Result<ClientCredentials, TokenStoreError> {
+        self.reloads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.current
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| "the secret store is unreachable".into())
+    }
+}
+
+/// The token endpoint refuses every client secret but `client-secret-XYZ`, as HubSpot does
+/// once an app's secret was rotated.
+async fn mount_refusal_of_other_secrets(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/oauth/v3/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "status": "BAD_CLIENT_ID",
+            "message": "missing or unknown client id",
+            "correlationId": "c-rotated"
+        })))
+        .with_priority(5)
+        .mount(server)
+        .await;
+}
+
+fn client_with_source(
+    server: &MockServer,
+    secret: &str,
+    store: Arc<MemoryTokenStore>,
+    source: Arc<Rotating>,
+) -> Client {
+    Client::builder()
+        .base_url(server.uri())
+        .oauth(OAuthConfig::new("client-id", secret, store).credentials_source(source))
+        .retry_policy(RetryPolicy::fast_for_tests())
+        .no_rate_limit()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_refresh_reads_the_credentials_again_and_retries_once() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server, "access-new", Duration::ZERO).await;
+    mount_refusal_of_other_secrets(&server).await;
+    mount_contact_for(&server, "access-new").await;
+    let store = Arc::new(MemoryTokenStore::with_tokens(expired_tokens()));
+    let source = Rotating::holding(Some(ClientCredentials::new(
+        "client-id",
+        "client-secret-XYZ",
+    )));
+    let client = client_with_source(&server, "client-secret-OLD", store.clone(), source.clone());
+    get(&client).await.unwrap();
+    assert_eq!(source.reloads(), 1);
+    assert_eq!(
+        count(&server, "/oauth/v3/token").await,
+        2,
+        "refused, then retried"
+    );
+    assert_eq!(
+        store.get().unwrap().access_token.expose_secret(),
+        "access-new"
+    );
+    // The credentials read again are kept: the next refresh uses them at once.
+    client.oauth().refresh_now().await.unwrap();
+    assert_eq!(source.reloads(), 1);
+    assert_eq!(count(&server, "/oauth/v3/token").await, 3);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_with_unchanged_or_unreadable_credentials_is_not_retried() {
+    for source in [
+        Rotating::holding(Some(ClientCredentials::new(
+            "client-id",
+            "client-secret-OLD",
+        ))),
+        Rotating::holding(None),
+    ] {
+        let server = MockServer::start().await;
+        mount_refusal_of_other_secrets(&server).await;
+        let store = Arc::new(MemoryTokenStore::with_tokens(expired_tokens()));
+        let client =
+            client_with_source(&server, "client-secret-OLD", store.clone(), source.clone());
+        let err = get(&client).await.unwrap_err();
+        assert!(matches!(err, Error::ReauthorizationRequired(_)), "{err:?}");
+        assert_eq!(source.reloads(), 1);
+        assert_eq!(count(&server, "/oauth/v3/token").await, 1, "no retry");
+        assert_eq!(store.saves(), 0);
+        assert!(!format!("{err} {err:?} {client:?}").contains("client-secret"));
+    }
 }

@@ -10,7 +10,14 @@
 //!
 //! Every request carries the API key in `x-api-key`. A 404 is [`DirectoryError::NotFound`];
 //! connection failures, timeouts and 5xx are [`DirectoryError::Unavailable`] (retryable).
+//!
+//! The key can be rotated: with an [`ApiKeySource`] ([`HttpDirectory::with_key_source`]), a
+//! request thiscovery-core refuses with 401 or 403 (API Gateway answers 403 to a wrong
+//! `x-api-key`) reads the key again, once for all the requests refused with the same key,
+//! and, if it changed, is sent once more with the new key.
 
+use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -28,19 +35,37 @@ pub const PROJECT_CACHE_TTL: Duration = Duration::from_secs(300);
 /// The header carrying the API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+/// The error an [`ApiKeySource`] returns.
+pub type ApiKeySourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where thiscovery-core's API key can be read again: a secret store whose value may have
+/// been rotated since the directory was built (the stack's is `{ns}aws-connection`).
+///
+/// [`HttpDirectory`] asks it only after thiscovery-core refused the key (401 or 403), once
+/// per refused key.
+#[async_trait]
+pub trait ApiKeySource: Send + Sync + fmt::Debug {
+    /// The API key as the source holds it now.
+    async fn reload(&self) -> Result<SecretString, ApiKeySourceError>;
+}
+
 /// A [`UserDirectory`] over thiscovery-core's HTTP API.
 pub struct HttpDirectory {
     http: reqwest::Client,
     base: Url,
-    api_key: SecretString,
+    api_key: RwLock<SecretString>,
+    key_source: Option<Arc<dyn ApiKeySource>>,
+    /// Held while the key is read again, so requests refused together read it once.
+    reload_lock: Mutex<()>,
     projects: Mutex<Option<(Instant, Vec<Value>)>>,
 }
 
-impl std::fmt::Debug for HttpDirectory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for HttpDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpDirectory")
             .field("base", &self.base.as_str())
             .field("api_key", &"[REDACTED]")
+            .field("key_source", &self.key_source)
             .finish_non_exhaustive()
     }
 }
@@ -63,9 +88,53 @@ impl HttpDirectory {
         Ok(HttpDirectory {
             http,
             base,
-            api_key: SecretString::from(api_key.into()),
+            api_key: RwLock::new(SecretString::from(api_key.into())),
+            key_source: None,
+            reload_lock: Mutex::new(()),
             projects: Mutex::new(None),
         })
+    }
+
+    /// The same directory, reading the API key again from `source` when thiscovery-core
+    /// refuses it (see the module docs).
+    pub fn with_key_source(mut self, source: Arc<dyn ApiKeySource>) -> Self {
+        self.key_source = Some(source);
+        self
+    }
+
+    fn api_key(&self) -> SecretString {
+        self.api_key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After thiscovery-core refused `refused`: the key to try instead, if there is one. A
+    /// request refused together with others finds the key another one already read; else
+    /// the source is asked (logged on failure, never the key). `None` when there is no
+    /// source, it failed, or it holds the refused key still.
+    async fn rotated_key(&self, refused: &SecretString) -> Option<SecretString> {
+        let source = self.key_source.as_ref()?;
+        let _guard = self.reload_lock.lock().await;
+        let current = self.api_key();
+        if current.expose_secret() != refused.expose_secret() {
+            return Some(current);
+        }
+        match source.reload().await {
+            Ok(key) if key.expose_secret() != refused.expose_secret() => {
+                tracing::info!("thiscovery-core refused its API key; using the key read again");
+                *self.api_key.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+                Some(key)
+            }
+            Ok(_) => {
+                tracing::warn!("thiscovery-core refused its API key, and the key has not changed");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read thiscovery-core's API key again");
+                None
+            }
+        }
     }
 
     async fn request(
@@ -80,25 +149,34 @@ impl HttpDirectory {
             .base
             .join(path)
             .map_err(|e| DirectoryError::Invalid(format!("{path}: {e}")))?;
-        let mut request = self
-            .http
-            .request(method, url)
-            .header(API_KEY_HEADER, self.api_key.expose_secret())
-            .query(query);
-        if let Some(body) = body {
-            request = request.json(&body);
+        let key = self.api_key();
+        let send = |key: SecretString| {
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(API_KEY_HEADER, key.expose_secret())
+                .query(query);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            async move {
+                // reqwest's errors name the URL, query included (`?email=...`): drop it, so
+                // no address reaches a log line or a stored message.
+                let unavailable = |e: reqwest::Error| {
+                    DirectoryError::Unavailable(format!("{what}: {}", e.without_url()))
+                };
+                let response = request.send().await.map_err(unavailable)?;
+                let status = response.status();
+                let bytes = response.bytes().await.map_err(unavailable)?;
+                Ok::<_, DirectoryError>((status, bytes))
+            }
+        };
+        let (mut status, mut bytes) = send(key.clone()).await?;
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            && let Some(rotated) = self.rotated_key(&key).await
+        {
+            (status, bytes) = send(rotated).await?;
         }
-        // reqwest's errors name the URL, query included (`?email=...`): drop it, so no
-        // address reaches a log line or a stored message.
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DirectoryError::Unavailable(format!("{what}: {}", e.without_url())))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| DirectoryError::Unavailable(format!("{what}: {}", e.without_url())))?;
         match status {
             s if s.is_success() => {
                 if bytes.is_empty() {
@@ -266,5 +344,89 @@ mod tests {
         let d = HttpDirectory::new("http://localhost:1", "SECRET-KEY").unwrap();
         assert!(!format!("{d:?}").contains("SECRET-KEY"));
         assert!(HttpDirectory::new("not a url", "k").is_err());
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crm_testkit::core::{ALTHA_USER_ID, FakeCore};
+
+    use super::*;
+
+    /// A key source holding `key`, counting how often it is asked.
+    struct Source {
+        key: std::sync::Mutex<String>,
+        reloads: AtomicUsize,
+    }
+
+    impl fmt::Debug for Source {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Source([REDACTED])")
+        }
+    }
+
+    impl Source {
+        fn holding(key: &str) -> Arc<Self> {
+            Arc::new(Source {
+                key: std::sync::Mutex::new(key.to_owned()),
+                reloads: AtomicUsize::new(0),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl ApiKeySource for Source {
+        async fn reload(&self) -> Result<SecretString, ApiKeySourceError> {
+            self.reloads.fetch_add(1, Ordering::SeqCst);
+            Ok(SecretString::from(self.key.lock().unwrap().clone()))
+        }
+    }
+
+    fn statuses(core: &FakeCore) -> Vec<u16> {
+        core.requests().iter().map(|r| r.status).collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_is_read_again_once_and_the_request_resent() {
+        let core = FakeCore::start().await;
+        let source = Source::holding("rotated-KEY");
+        let directory = HttpDirectory::new(&core.base_url(), core.api_key())
+            .unwrap()
+            .with_key_source(source.clone());
+        directory.user_by_id(ALTHA_USER_ID).await.unwrap();
+        core.set_api_key("rotated-KEY");
+        let user = directory.user_by_id(ALTHA_USER_ID).await.unwrap();
+        assert_eq!(user.id, ALTHA_USER_ID);
+        assert_eq!(statuses(&core), [200, 403, 200]);
+        assert_eq!(source.reloads.load(Ordering::SeqCst), 1);
+        // The new key is kept: no more refusals, no more reads.
+        directory.user_by_id(ALTHA_USER_ID).await.unwrap();
+        assert_eq!(statuses(&core), [200, 403, 200, 200]);
+        assert_eq!(source.reloads.load(Ordering::SeqCst), 1);
+        assert!(!format!("{directory:?}").contains("rotated-KEY"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_that_has_not_changed_is_not_resent() {
+        let core = FakeCore::builder()
+            .with_defaults()
+            .api_key("the-real-key")
+            .start()
+            .await;
+        let source = Source::holding("stale-key");
+        let directory = HttpDirectory::new(&core.base_url(), "stale-key")
+            .unwrap()
+            .with_key_source(source.clone());
+        let err = directory.user_by_id(ALTHA_USER_ID).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+        assert!(err.to_string().contains("403"), "{err}");
+        assert_eq!(statuses(&core), [403]);
+        assert_eq!(source.reloads.load(Ordering::SeqCst), 1);
+        // Without a source, a refusal is an error at once.
+        let plain = HttpDirectory::new(&core.base_url(), "stale-key").unwrap();
+        plain.user_by_id(ALTHA_USER_ID).await.unwrap_err();
+        assert_eq!(statuses(&core), [403, 403]);
     }
 }

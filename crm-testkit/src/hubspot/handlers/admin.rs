@@ -61,9 +61,7 @@ pub(crate) fn handle(st: &mut State, req: &Incoming<'_>) -> Outcome {
             st.reset();
             Ok(Reply::empty(204))
         }
-        ("POST", "tokens") => Ok(sorted(
-            &st.issue_token_set(crate::hubspot::FakeHubSpot::CLIENT_ID),
-        )),
+        ("POST", "tokens") => Ok(sorted(&st.issue_token_set())),
         ("POST", "expire-tokens") => {
             st.expire_access_tokens();
             Ok(Reply::empty(204))
