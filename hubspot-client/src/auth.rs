@@ -26,6 +26,10 @@ use crate::error::{Error, Result};
 /// on 2027-02-16).
 pub const DEFAULT_TOKEN_PATH: &str = "/oauth/v3/token";
 
+/// The longest access-token lifetime believed (HubSpot's are 30 minutes): a larger
+/// `expires_in`, from the token endpoint or a store, is cut to this.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// An OAuth token set as the token endpoint returned it, with the instant it was obtained.
 ///
 /// `Debug` redacts both tokens.
@@ -61,14 +65,22 @@ impl TokenSet {
         }
     }
 
-    /// When the access token expires.
+    /// When the access token expires (saturating: a lifetime no clock can add is taken as
+    /// [`MAX_TOKEN_LIFETIME`]).
     pub fn expires_at(&self) -> SystemTime {
-        self.obtained_at + self.expires_in
+        let lifetime = self.expires_in.min(MAX_TOKEN_LIFETIME);
+        self.obtained_at
+            .checked_add(lifetime)
+            .unwrap_or(self.obtained_at)
     }
 
-    /// `true` if the access token is still valid for at least `skew` after `now`.
+    /// `true` if the access token is still valid for at least `skew` after `now`. Never
+    /// panics, whatever the times.
     pub fn is_fresh(&self, now: SystemTime, skew: Duration) -> bool {
-        now + skew < self.expires_at()
+        match now.checked_add(skew) {
+            Some(at) => at < self.expires_at(),
+            None => false,
+        }
     }
 }
 
@@ -332,7 +344,7 @@ impl TokenResponse {
         Ok(TokenSet {
             access_token: SecretString::from(self.access_token),
             refresh_token,
-            expires_in: Duration::from_secs(self.expires_in),
+            expires_in: Duration::from_secs(self.expires_in).min(MAX_TOKEN_LIFETIME),
             obtained_at,
             token_type: self.token_type,
         })
@@ -352,6 +364,41 @@ pub(crate) struct TokenManager {
     credentials: RwLock<ClientCredentials>,
     current: RwLock<Option<TokenSet>>,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Refreshes run so far (successful or not), to tell a waiter whether one ran while it
+    /// waited for the lock.
+    refreshes: std::sync::atomic::AtomicU64,
+    /// The failure of the last refresh, if it failed: shared with the calls that waited for
+    /// it instead of each running its own.
+    last_failure: Mutex<Option<(u64, SharedFailure)>>,
+    /// A refreshed token set the store would not take yet: used all the same, and saved
+    /// again at the next chance.
+    unsaved: Mutex<Option<TokenSet>>,
+}
+
+/// A refresh failure, as waiters receive it.
+#[derive(Clone)]
+struct SharedFailure {
+    reason: String,
+    class: crate::ErrorClass,
+    error: Option<Box<crate::error::ApiError>>,
+}
+
+impl SharedFailure {
+    fn of(e: &Error) -> Self {
+        SharedFailure {
+            reason: e.to_string(),
+            class: e.class(),
+            error: e.api_error().cloned().map(Box::new),
+        }
+    }
+
+    fn error(&self) -> Error {
+        Error::RefreshFailed {
+            reason: self.reason.clone(),
+            class: self.class,
+            error: self.error.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for TokenManager {
@@ -379,6 +426,9 @@ impl TokenManager {
             credentials: RwLock::new(credentials),
             current: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
+            last_failure: Mutex::new(None),
+            unsaved: Mutex::new(None),
         }
     }
 
@@ -400,21 +450,55 @@ impl TokenManager {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
     }
 
+    /// Fresh: valid for at least the skew, where the skew is at most half the token's
+    /// lifetime, so a short-lived token is refreshed at most once per half its lifetime
+    /// (not before every call).
     fn fresh(&self, tokens: &TokenSet) -> bool {
-        tokens.is_fresh(SystemTime::now(), self.config.refresh_skew)
+        let skew = self.config.refresh_skew.min(tokens.expires_in / 2);
+        tokens.is_fresh(SystemTime::now(), skew)
     }
 
-    /// The current token set, refreshing it first if it is close to expiry.
+    /// The current token set, refreshing it first if it is close to expiry. Calls that find
+    /// it stale together share one refresh and its outcome, success or failure.
     pub(crate) async fn token(&self, endpoint: &dyn TokenEndpoint) -> Result<TokenSet> {
         if let Some(tokens) = self.cached().filter(|t| self.fresh(t)) {
+            self.save_unsaved().await;
             return Ok(tokens);
         }
+        let seen = self.refreshes.load(std::sync::atomic::Ordering::SeqCst);
         let _guard = self.refresh_lock.lock().await;
         // Another task may have refreshed while this one waited for the lock.
         if let Some(tokens) = self.cached().filter(|t| self.fresh(t)) {
             return Ok(tokens);
         }
+        // ...or tried and failed: its outcome is this call's too.
+        let now = self.refreshes.load(std::sync::atomic::Ordering::SeqCst);
+        if now != seen {
+            let failure = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, failure)) = failure.as_ref()
+                && *at == now
+            {
+                return Err(failure.error());
+            }
+        }
         self.refresh_locked(endpoint, None).await
+    }
+
+    /// Saves a token set the store refused earlier, if there is one.
+    async fn save_unsaved(&self) {
+        let pending = self
+            .unsaved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(tokens) = pending else { return };
+        if let Err(error) = self.config.store.save(&tokens).await {
+            tracing::warn!(%error, "the refreshed HubSpot token set still could not be saved; it stays in use and is saved again later");
+            let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+            if unsaved.is_none() {
+                *unsaved = Some(tokens);
+            }
+        }
     }
 
     /// Refreshes after HubSpot refused `rejected` with a 401, unless another task already
@@ -440,9 +524,27 @@ impl TokenManager {
         self.refresh_locked(endpoint, known.as_ref()).await
     }
 
-    /// With the refresh lock held: takes a fresher token set from the store if another
-    /// process saved one, else calls the token endpoint and saves the result.
+    /// With the refresh lock held: [`refresh_once`](Self::refresh_once), its outcome
+    /// recorded for the calls waiting on the lock.
     async fn refresh_locked(
+        &self,
+        endpoint: &dyn TokenEndpoint,
+        rejected: Option<&SecretString>,
+    ) -> Result<TokenSet> {
+        let outcome = self.refresh_once(endpoint, rejected).await;
+        let n = self
+            .refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        *last = outcome.as_ref().err().map(|e| (n, SharedFailure::of(e)));
+        outcome
+    }
+
+    /// Takes a fresher token set from the store if another process saved one, else calls the
+    /// token endpoint and saves the result. A result the store refuses is used all the same
+    /// (the refresh token it carries may be the only valid one now) and saved again later.
+    async fn refresh_once(
         &self,
         endpoint: &dyn TokenEndpoint,
         rejected: Option<&SecretString>,
@@ -483,12 +585,16 @@ impl TokenManager {
             other => other?,
         };
         let tokens = response.into_token_set(Some(&refresh_token), SystemTime::now())?;
-        self.config
-            .store
-            .save(&tokens)
-            .await
-            .map_err(Error::TokenStore)?;
         self.set_cached(tokens.clone());
+        if let Err(error) = self.config.store.save(&tokens).await {
+            tracing::warn!(%error, "the refreshed HubSpot token set could not be saved; it is used all the same and saved again later");
+            *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.clone());
+        } else {
+            self.unsaved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        }
         Ok(tokens)
     }
 

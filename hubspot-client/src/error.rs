@@ -49,6 +49,18 @@ pub enum Error {
         error: Box<ApiError>,
     },
 
+    /// The token refresh this call waited for failed (another call of the same client ran
+    /// it): the same outcome, shared, rather than a second refresh of its own.
+    #[error("the HubSpot token refresh this call waited for failed: {reason}")]
+    RefreshFailed {
+        /// What the refresh's own error said.
+        reason: String,
+        /// How its error was classified.
+        class: ErrorClass,
+        /// HubSpot's error, if the token endpoint answered with one.
+        error: Option<Box<ApiError>>,
+    },
+
     /// The refresh token was rejected (`invalid_grant` / `BAD_REFRESH_TOKEN`): a person must
     /// authorize the app again. Never retried.
     #[error("HubSpot re-authorization required: the refresh token was rejected ({0})")]
@@ -172,6 +184,7 @@ impl Error {
             },
             Error::Timeout(..) | Error::Transport { .. } => ErrorClass::Retry { retry_after: None },
             Error::RetriesExhausted { last, .. } => last.class(),
+            Error::RefreshFailed { class, .. } => *class,
             Error::TokenStore(_) => ErrorClass::Retry { retry_after: None },
             Error::Rejected(detail) => {
                 crate::batch::ItemFailure::Rejected((**detail).clone()).class()
@@ -192,6 +205,7 @@ impl Error {
             | Error::Conflict { error: e, .. }
             | Error::DailyLimitExceeded { error: e, .. }
             | Error::ReauthorizationRequired(e) => Some(e),
+            Error::RefreshFailed { error, .. } => error.as_deref(),
             Error::RetriesExhausted { last, .. } => last.api_error(),
             _ => None,
         }

@@ -108,11 +108,12 @@ async fn refresh_skew_decides_when_to_refresh() {
     mount_token_endpoint(&server, "access-new", Duration::ZERO).await;
     mount_contact_for(&server, "access-new").await;
     mount_contact_for(&server, "access-soon").await;
+    // A 30-minute token with 60 s left.
     let soon = TokenSet::new(
         "access-soon",
         "refresh-1",
-        Duration::from_secs(60),
-        SystemTime::now(),
+        Duration::from_secs(1800),
+        SystemTime::now() - Duration::from_secs(1740),
     );
     // 60 s left, 30 s skew: still fresh.
     let client = Client::builder()
@@ -410,4 +411,129 @@ async fn a_refused_refresh_with_unchanged_or_unreadable_credentials_is_not_retri
         assert_eq!(store.saves(), 0);
         assert!(!format!("{err} {err:?} {client:?}").contains("client-secret"));
     }
+}
+
+/// A token store whose first `failures` saves fail.
+#[derive(Debug)]
+struct FlakyStore {
+    inner: MemoryTokenStore,
+    failures: std::sync::atomic::AtomicUsize,
+    attempts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl hubspot_client::auth::TokenStore for FlakyStore {
+    async fn load(&self) -> Result<Option<TokenSet>, hubspot_client::auth::TokenStoreError> {
+        self.inner.load().await
+    }
+    async fn save(&self, tokens: &TokenSet) -> Result<(), hubspot_client::auth::TokenStoreError> {
+        use std::sync::atomic::Ordering;
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err("the store is down".into());
+        }
+        self.inner.save(tokens).await
+    }
+}
+
+fn client_on(server: &MockServer, store: Arc<dyn hubspot_client::auth::TokenStore>) -> Client {
+    Client::builder()
+        .base_url(server.uri())
+        .oauth(OAuthConfig::new("client-id", "client-secret-XYZ", store))
+        .retry_policy(RetryPolicy::fast_for_tests())
+        .no_rate_limit()
+        .build()
+        .unwrap()
+}
+
+/// Issue #15, case 4: a failed refresh is single-flight too: every call waiting on it shares
+/// its outcome (one refresh with its retries, not one per waiter in series).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_refresh_is_shared_by_every_call_waiting_on_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/v3/token"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(error_body("INTERNAL_ERROR", "try later"))
+                .set_delay(Duration::from_millis(50)),
+        )
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryTokenStore::with_tokens(expired_tokens()));
+    let client = client_on(&server, store);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let c = client.clone();
+            async move { get(&c).await }
+        })
+        .collect();
+    for result in join_all(calls).await {
+        let err = result.unwrap_err();
+        assert_eq!(err.status(), Some(503), "{err}");
+    }
+    // One refresh, retried by the policy: 5 attempts in all (fast_for_tests), not 50.
+    assert_eq!(count(&server, "/oauth/v3/token").await, 5);
+    assert_eq!(count(&server, "/crm/v3/objects/contacts/7").await, 0);
+}
+
+/// Issue #15, case 4: a token set the store would not take is still used by this process
+/// (its refresh token may be the only valid one now), and saved once the store is back.
+#[tokio::test]
+async fn a_token_the_store_refuses_is_used_and_saved_later() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server, "access-new", Duration::ZERO).await;
+    mount_contact_for(&server, "access-new").await;
+    let store = Arc::new(FlakyStore {
+        inner: MemoryTokenStore::with_tokens(expired_tokens()),
+        failures: 1.into(),
+        attempts: 0.into(),
+    });
+    let client = client_on(&server, store.clone());
+    for _ in 0..3 {
+        get(&client).await.unwrap();
+    }
+    assert_eq!(count(&server, "/oauth/v3/token").await, 1);
+    assert_eq!(
+        store.inner.get().unwrap().access_token.expose_secret(),
+        "access-new",
+        "saved on a later call"
+    );
+    assert_eq!(store.attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// Issue #15, case 5: a huge `expires_in` does not panic (it is capped), and a token that
+/// lives less than the refresh skew is refreshed at most once per half its lifetime instead
+/// of before every call.
+#[tokio::test]
+async fn hostile_and_short_token_lifetimes() {
+    for (expires_in, calls, refreshes) in [(u64::MAX, 3, 1), (60, 5, 1)] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/v3/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "access-new", "refresh_token": "refresh-1",
+                "expires_in": expires_in, "token_type": "bearer"
+            })))
+            .mount(&server)
+            .await;
+        mount_contact_for(&server, "access-new").await;
+        // The default skew (5 minutes) is longer than a 60 s token lives.
+        let store = Arc::new(MemoryTokenStore::with_tokens(expired_tokens()));
+        let client = client_on(&server, store);
+        for _ in 0..calls {
+            get(&client).await.unwrap();
+        }
+        assert_eq!(
+            count(&server, "/oauth/v3/token").await,
+            refreshes,
+            "expires_in {expires_in}"
+        );
+    }
+    // A stored set whose times no clock can add never panics either.
+    let absurd = TokenSet::new("a", "r", Duration::MAX, SystemTime::now());
+    assert!(!absurd.is_fresh(SystemTime::now(), Duration::MAX));
+    assert!(absurd.expires_at() > SystemTime::now());
 }

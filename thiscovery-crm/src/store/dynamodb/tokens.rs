@@ -79,9 +79,14 @@ impl TokenStore for DynamoTokenStore {
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
             .unwrap_or(0);
-        let expires_in = Duration::from_secs(expires_in);
+        // Whatever the item says, no arithmetic below can overflow.
+        let expires_in =
+            Duration::from_secs(expires_in).min(hubspot_client::auth::MAX_TOKEN_LIFETIME);
         let obtained_at = match r.opt_i64(EXPIRES_AT_MS).map_err(Box::new)? {
-            Some(at) => UNIX_EPOCH + Duration::from_millis(at.max(0) as u64) - expires_in,
+            Some(at) => UNIX_EPOCH
+                .checked_add(Duration::from_millis(at.max(0) as u64))
+                .and_then(|t| t.checked_sub(expires_in))
+                .unwrap_or(UNIX_EPOCH),
             None => {
                 let modified = r.string(MODIFIED).map_err(Box::new)?;
                 let t = timestamp::parse(&modified).map_err(|e| Box::new(r.corrupt(e)))?;
