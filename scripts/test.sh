@@ -29,4 +29,7 @@ export MOTO_SERVER_BIN="${tools}/bin/moto_server"
 echo "test.sh: $("${tools}/bin/cargo-lambda" lambda --version 2>/dev/null || echo cargo-lambda)" >&2
 echo "test.sh: MOTO_SERVER_BIN=${MOTO_SERVER_BIN} ($("${tools}/bin/python3" -m pip show moto 2>/dev/null | grep '^Version' || echo moto))" >&2
 
+# tests/lambda.rs runs the Lambda binary itself: `cargo test` builds the `lambda` example only
+# as its unit-test harness (`test = true` in Cargo.toml), so build the binary first.
+cargo build --workspace --examples
 exec cargo test --workspace "$@"

@@ -26,7 +26,7 @@ fn lambda_binary() -> PathBuf {
     let binary = profile_dir.join("examples").join("lambda");
     assert!(
         binary.exists(),
-        "{} not built (cargo test builds examples)",
+        "{} not built: run the suite with scripts/test.sh, or `cargo build --examples` first",
         binary.display()
     );
     binary

@@ -241,6 +241,9 @@ pub struct OAuthConfig {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) refresh_skew: Duration,
     pub(crate) token_path: String,
+    /// Whether [`token_path`](Self::token_path) was set (else the client's API version
+    /// decides it).
+    pub(crate) token_path_set: bool,
     pub(crate) credentials_source: Option<Arc<dyn CredentialsSource>>,
 }
 
@@ -258,6 +261,7 @@ impl OAuthConfig {
             store,
             refresh_skew: Duration::from_secs(300),
             token_path: DEFAULT_TOKEN_PATH.to_owned(),
+            token_path_set: false,
             credentials_source: None,
         }
     }
@@ -282,9 +286,12 @@ impl OAuthConfig {
         self
     }
 
-    /// The token endpoint's path (default [`DEFAULT_TOKEN_PATH`]).
+    /// The token endpoint's path (default: the client's
+    /// [`ApiVersion::token_path`](crate::ApiVersion::token_path), `/oauth/2026-09/token` for
+    /// the default version, [`DEFAULT_TOKEN_PATH`] for `Legacy`).
     pub fn token_path(mut self, path: impl Into<String>) -> Self {
         self.token_path = path.into();
+        self.token_path_set = true;
         self
     }
 

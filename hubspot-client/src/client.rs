@@ -15,6 +15,7 @@ use crate::oauth::OAuthApi;
 use crate::policy::RetryPolicy;
 use crate::timeline::TimelineApi;
 use crate::transactional::TransactionalApi;
+use crate::version::ApiVersion;
 
 /// HubSpot's API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
@@ -73,6 +74,7 @@ pub(crate) struct Inner {
     pub(crate) account_utc_offset_minutes: i32,
     pub(crate) batch_concurrency: usize,
     pub(crate) batch_size: usize,
+    pub(crate) api_version: ApiVersion,
 }
 
 impl Client {
@@ -143,6 +145,7 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     batch_concurrency: Option<usize>,
     batch_size: Option<usize>,
+    api_version: ApiVersion,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -157,11 +160,20 @@ impl fmt::Debug for ClientBuilder {
             .field("rate_limit", &self.rate_limit)
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("api_version", &self.api_version)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientBuilder {
+    /// The HubSpot API version to speak (default [`ApiVersion::LATEST`], the newest date
+    /// version; `ApiVersion::Legacy` for the numbered v3 paths). See [`ApiVersion`] for the
+    /// paths each version uses.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = version;
+        self
+    }
+
     /// The API base URL (default [`DEFAULT_BASE_URL`]); point it at a fake in tests.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
@@ -263,7 +275,10 @@ impl ClientBuilder {
                 ));
             }
             (Some(token), None) => Auth::Static(token),
-            (None, Some(config)) => {
+            (None, Some(mut config)) => {
+                if !config.token_path_set {
+                    config.token_path = self.api_version.token_path();
+                }
                 if config.client_id.is_empty() {
                     return Err(Error::Config("OAuth client id is empty".into()));
                 }
@@ -322,6 +337,7 @@ impl ClientBuilder {
                 account_utc_offset_minutes: self.account_utc_offset_minutes,
                 batch_concurrency,
                 batch_size,
+                api_version: self.api_version,
             }),
         })
     }

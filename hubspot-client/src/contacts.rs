@@ -33,8 +33,6 @@ use crate::error::{Error, Result};
 use crate::ids::ObjectId;
 use crate::send::Request;
 
-const CONTACTS: &str = "crm/v3/objects/contacts";
-
 /// Property values to write (HubSpot takes every value as a string: dates as epoch
 /// milliseconds, booleans as `"true"`).
 pub type Properties = BTreeMap<String, String>;
@@ -260,10 +258,15 @@ pub struct ContactsApi<'a> {
 }
 
 impl ContactsApi<'_> {
+    /// The contacts API's base path in the client's API version.
+    fn path(&self) -> String {
+        self.client.inner.api_version.contacts()
+    }
+
     /// Creates a contact. A contact with the same email yields [`Error::Conflict`] carrying the
     /// existing id. Not idempotent: not retried after a timeout or a 5xx.
     pub async fn create(&self, properties: &Properties) -> Result<Contact> {
-        let request = Request::new("contacts.create", Method::POST, CONTACTS)
+        let request = Request::new("contacts.create", Method::POST, &self.path())
             .json(&PropertiesRequest { properties })?
             .not_idempotent();
         self.client.inner.call(request).await
@@ -272,7 +275,7 @@ impl ContactsApi<'_> {
     /// Reads a contact by id, with the named properties.
     pub async fn get(&self, id: &ObjectId, properties: &[&str]) -> Result<Contact> {
         let request = with_properties(
-            Request::new("contacts.get", Method::GET, CONTACTS).segment(id.as_str()),
+            Request::new("contacts.get", Method::GET, &self.path()).segment(id.as_str()),
             properties,
         );
         self.client.inner.call(request).await
@@ -281,7 +284,7 @@ impl ContactsApi<'_> {
     /// Reads a contact by email (`?idProperty=email`), with the named properties.
     pub async fn get_by_email(&self, email: &str, properties: &[&str]) -> Result<Contact> {
         let request = with_properties(
-            Request::new("contacts.get", Method::GET, CONTACTS)
+            Request::new("contacts.get", Method::GET, &self.path())
                 .segment(email)
                 .query("idProperty", "email"),
             properties,
@@ -291,7 +294,7 @@ impl ContactsApi<'_> {
 
     /// Updates properties of a contact by id.
     pub async fn update(&self, id: &ObjectId, properties: &Properties) -> Result<Contact> {
-        let request = Request::new("contacts.update", Method::PATCH, CONTACTS)
+        let request = Request::new("contacts.update", Method::PATCH, &self.path())
             .segment(id.as_str())
             .json(&PropertiesRequest { properties })?;
         self.client.inner.call(request).await
@@ -300,7 +303,7 @@ impl ContactsApi<'_> {
     /// Updates properties of a contact by email (`?idProperty=email`); 404 if there is no such
     /// contact.
     pub async fn update_by_email(&self, email: &str, properties: &Properties) -> Result<Contact> {
-        let request = Request::new("contacts.update", Method::PATCH, CONTACTS)
+        let request = Request::new("contacts.update", Method::PATCH, &self.path())
             .segment(email)
             .query("idProperty", "email")
             .json(&PropertiesRequest { properties })?;
@@ -310,7 +313,7 @@ impl ContactsApi<'_> {
     /// Archives (soft-deletes) a contact.
     pub async fn archive(&self, id: &ObjectId) -> Result<()> {
         let request =
-            Request::new("contacts.archive", Method::DELETE, CONTACTS).segment(id.as_str());
+            Request::new("contacts.archive", Method::DELETE, &self.path()).segment(id.as_str());
         self.client.inner.execute(request).await.map(|_| ())
     }
 
@@ -329,7 +332,7 @@ impl ContactsApi<'_> {
         let request = Request::new(
             "contacts.batch_upsert",
             Method::POST,
-            "crm/v3/objects/contacts/batch/upsert",
+            &format!("{}/batch/upsert", self.path()),
         )
         .json(&body)?;
         let body = self
@@ -369,6 +372,7 @@ impl ContactsApi<'_> {
         }
         let wanted = &wanted;
         let inner = &self.client.inner;
+        let read_path = &format!("{}/batch/read", self.path());
         let chunks = run_chunks(
             keys,
             inner.batch_size,
@@ -379,12 +383,8 @@ impl ContactsApi<'_> {
                     id_property: "email",
                     inputs: chunk.iter().map(|id| ReadInput { id }).collect(),
                 };
-                let request = Request::new(
-                    "contacts.batch_read",
-                    Method::POST,
-                    "crm/v3/objects/contacts/batch/read",
-                )
-                .json(&body)?;
+                let request =
+                    Request::new("contacts.batch_read", Method::POST, read_path).json(&body)?;
                 inner.call::<BatchBody<Contact>>(request).await
             },
         )
@@ -446,6 +446,7 @@ impl ContactsApi<'_> {
             .filter_map(|k| merged.remove(&k).map(|p| (k, p)))
             .collect();
         let inner = &self.client.inner;
+        let upsert_path = &format!("{}/batch/upsert", self.path());
         let chunks = run_chunks(
             deduped,
             inner.batch_size,
@@ -456,12 +457,8 @@ impl ContactsApi<'_> {
                         .iter()
                         .map(|(email, properties)| (email.as_str(), properties)),
                 );
-                let request = Request::new(
-                    "contacts.batch_upsert",
-                    Method::POST,
-                    "crm/v3/objects/contacts/batch/upsert",
-                )
-                .json(&body)?;
+                let request =
+                    Request::new("contacts.batch_upsert", Method::POST, upsert_path).json(&body)?;
                 inner.call::<BatchBody<UpsertResult>>(request).await
             },
         )

@@ -14,6 +14,7 @@ mod policy;
 mod send;
 pub mod timeline;
 pub mod transactional;
+mod version;
 
 pub use batch::{ItemFailure, MAX_BATCH};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
@@ -22,3 +23,4 @@ pub use limiter::RateLimit;
 pub use policy::{
     DEFAULT_MAX_RETRY_AFTER, RetryPolicy, classify_status, next_daily_reset, parse_retry_after,
 };
+pub use version::ApiVersion;

@@ -33,8 +33,6 @@ use crate::error::{Error, Result};
 use crate::ids::{EventTemplateId, ObjectId};
 use crate::send::Request;
 
-const EVENTS: &str = "integrators/timeline/v3/events";
-
 /// A timeline event to create.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,15 +184,24 @@ impl TimelineApi<'_> {
     /// repeat of an event HubSpot already has answers 409.
     pub async fn create(&self, event: &TimelineEventRequest) -> Result<TimelineEvent> {
         validate(event)?;
-        let request = Request::new("timeline.create", Method::POST, EVENTS).json(event)?;
+        let request = Request::new(
+            "timeline.create",
+            Method::POST,
+            self.client.inner.api_version.timeline_events(),
+        )
+        .json(event)?;
         self.client.inner.call(request).await
     }
 
     /// Reads an event by template and id.
     pub async fn get(&self, template: &EventTemplateId, id: &str) -> Result<TimelineEvent> {
-        let request = Request::new("timeline.get", Method::GET, EVENTS)
-            .segment(template.as_str())
-            .segment(id);
+        let request = Request::new(
+            "timeline.get",
+            Method::GET,
+            self.client.inner.api_version.timeline_events(),
+        )
+        .segment(template.as_str())
+        .segment(id);
         self.client.inner.call(request).await
     }
 
@@ -222,7 +229,10 @@ impl TimelineApi<'_> {
                 let request = Request::new(
                     "timeline.batch_create",
                     Method::POST,
-                    "integrators/timeline/v3/events/batch/create",
+                    &format!(
+                        "{}/batch/create",
+                        self.client.inner.api_version.timeline_events()
+                    ),
                 )
                 .json(&BatchCreateRequest { inputs: &chunk })?;
                 inner.call::<BatchBody<TimelineEvent>>(request).await

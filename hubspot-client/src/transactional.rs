@@ -276,12 +276,8 @@ impl TransactionalApi<'_> {
     /// retryable failure.
     pub async fn send(&self, request: &SingleSendRequest) -> Result<EmailSendStatus> {
         request.validate()?;
-        let request = Request::new(
-            "transactional.send",
-            Method::POST,
-            "marketing/v3/transactional/single-email/send",
-        )
-        .json(request)?;
+        let path = self.client.inner.api_version.single_send();
+        let request = Request::new("transactional.send", Method::POST, &path).json(request)?;
         self.client.inner.call(request).await
     }
 
@@ -290,7 +286,7 @@ impl TransactionalApi<'_> {
         let request = Request::new(
             "transactional.status",
             Method::GET,
-            "marketing/v3/email/send-statuses",
+            self.client.inner.api_version.send_statuses(),
         )
         .segment(status_id.as_str());
         self.client.inner.call(request).await

@@ -102,6 +102,7 @@ async fn no_secret_in_debug_display_errors_or_traces() {
         .refresh_token("refresh-1");
     assert_clean("OAuthConfig", &format!("{config:?}"));
     let client = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(config)
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -133,7 +134,9 @@ async fn no_secret_in_debug_display_errors_or_traces() {
     let tokens = client.oauth().token_set().await.unwrap();
     assert_clean("current tokens", &format!("{tokens:?}"));
 
-    let builder = Client::builder().static_token("static-SECRET-token");
+    let builder = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
+        .static_token("static-SECRET-token");
     assert_clean("builder", &format!("{builder:?}"));
     let static_client = builder.base_url(server.uri()).build().unwrap();
     assert_clean("static client", &format!("{static_client:?}"));

@@ -154,13 +154,59 @@ pub(crate) enum Route {
     Api(Endpoint, Vec<String>),
 }
 
+/// The date versions the fake serves (HubSpot's `/crm/objects/2026-09/contacts` paths).
+pub(crate) const DATE_VERSIONS: [&str; 2] = ["2026-03", "2026-09"];
+
+/// The API version a request's path names: `v1`, `v3`, or a date version (`2026-09`); `None`
+/// for paths without one (the admin API, unknown routes).
+pub(crate) fn version_of(path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let v = match segs.as_slice() {
+        ["crm", "objects", v, ..] | ["marketing", "transactional", v, ..] => *v,
+        ["crm", v, ..] | ["marketing", v, ..] | ["oauth", v, ..] => *v,
+        ["integrators", "timeline", v, ..] => *v,
+        _ => return None,
+    };
+    (DATE_VERSIONS.contains(&v) || v == "v1" || v == "v3").then(|| v.to_owned())
+}
+
+/// A date-versioned path's segments in the legacy form the routes are written in
+/// (`crm/objects/2026-09/contacts/batch/upsert` -> `crm/v3/objects/contacts/batch/upsert`),
+/// for the APIs HubSpot publishes date versions of with the legacy shapes: contacts,
+/// transactional single-send and the token endpoint. Other paths are kept as they are.
+fn legacy_segments(path: &str) -> Vec<String> {
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let is_date = |s: &String| DATE_VERSIONS.contains(&s.as_str());
+    let mut out = segs.clone();
+    match segs.as_slice() {
+        [crm, objects, v, rest @ ..] if crm == "crm" && objects == "objects" && is_date(v) => {
+            out = vec!["crm".into(), "v3".into(), "objects".into()];
+            out.extend(rest.iter().cloned());
+        }
+        [m, t, v, rest @ ..] if m == "marketing" && t == "transactional" && is_date(v) => {
+            out = vec!["marketing".into(), "v3".into(), "transactional".into()];
+            out.extend(rest.iter().cloned());
+        }
+        [o, v, token] if o == "oauth" && token == "token" && is_date(v) => {
+            out = vec!["oauth".into(), "v3".into(), "token".into()];
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Classifies a request. Paths are matched exactly (no trailing-slash leniency), so a wrong
 /// path ends as [`Endpoint::Unmatched`] and a loud 501.
 pub(crate) fn classify(method: &str, path: &str) -> Route {
     if let Some(rest) = path.strip_prefix("/__fake/") {
         return Route::Admin(rest.to_owned());
     }
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let segs = legacy_segments(path);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let param = |s: &str| super::util::percent_decode(s);
     let (endpoint, params) = match (method, segs.as_slice()) {
         ("POST", ["oauth", "v1" | "v3", "token"]) => (Endpoint::OAuthToken, vec![]),

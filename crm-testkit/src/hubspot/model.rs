@@ -113,6 +113,9 @@ pub struct JournalEntry {
     /// (token refreshes), that did not authenticate, or whose connection a fault dropped.
     /// Tells which OAuth app each call went through.
     pub app: Option<String>,
+    /// The API version its path named: `v1`, `v3`, or a date version such as `2026-09`
+    /// (`None` for paths without one). Tells which version a client speaks.
+    pub version: Option<String>,
     /// When it was answered.
     #[serde(serialize_with = "ser_time")]
     pub at: SystemTime,

@@ -387,6 +387,7 @@ impl State {
             status,
             faulted,
             app,
+            version: super::endpoint::version_of(path),
             at: SystemTime::now(),
         });
     }

@@ -117,6 +117,7 @@ async fn refresh_skew_decides_when_to_refresh() {
     );
     // 60 s left, 30 s skew: still fresh.
     let client = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(
             OAuthConfig::new(
@@ -133,6 +134,7 @@ async fn refresh_skew_decides_when_to_refresh() {
     assert_eq!(count(&server, "/oauth/v3/token").await, 0);
     // 60 s left, 120 s skew: refreshed first.
     let client = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(
             OAuthConfig::new(
@@ -259,6 +261,7 @@ async fn empty_store_uses_the_configured_refresh_token_or_says_no_token() {
     mount_contact_for(&server, "access-v1").await;
     let store = Arc::new(MemoryTokenStore::new());
     let client = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(
             OAuthConfig::new("client-id", "client-secret-XYZ", store.clone())
@@ -273,6 +276,7 @@ async fn empty_store_uses_the_configured_refresh_token_or_says_no_token() {
     assert_eq!(store.saves(), 1);
 
     let client = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(OAuthConfig::new(
             "client-id",
@@ -353,6 +357,7 @@ fn client_with_source(
     source: Arc<Rotating>,
 ) -> Client {
     Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(OAuthConfig::new("client-id", secret, store).credentials_source(source))
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -440,6 +445,7 @@ impl hubspot_client::auth::TokenStore for FlakyStore {
 
 fn client_on(server: &MockServer, store: Arc<dyn hubspot_client::auth::TokenStore>) -> Client {
     Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(OAuthConfig::new("client-id", "client-secret-XYZ", store))
         .retry_policy(RetryPolicy::fast_for_tests())

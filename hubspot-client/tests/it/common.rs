@@ -13,6 +13,7 @@ pub const TOKEN: &str = "test-static-token";
 /// A client with a static token, fast retries and no client-side limiter.
 pub fn client(server: &MockServer) -> Client {
     Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -25,6 +26,7 @@ pub fn client(server: &MockServer) -> Client {
 /// An OAuth client whose store holds `tokens`.
 pub fn oauth_client(server: &MockServer, store: Arc<MemoryTokenStore>) -> Client {
     Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(OAuthConfig::new("client-id", "client-secret-XYZ", store).refresh_token("refresh-0"))
         .retry_policy(RetryPolicy::fast_for_tests())

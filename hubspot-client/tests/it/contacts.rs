@@ -292,6 +292,7 @@ async fn batch_chunk_failure_fails_only_its_inputs() {
         .map(|i| ContactUpsert::new(format!("p{i}@example.org")))
         .collect();
     let c = hubspot_client::Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(hubspot_client::RetryPolicy::fast_for_tests())

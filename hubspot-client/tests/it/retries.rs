@@ -202,6 +202,7 @@ async fn locked_423_waits_at_least_the_minimum() {
     )
     .await;
     let c = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy {
@@ -244,6 +245,7 @@ async fn retry_after_is_honoured_and_the_deadline_stops_retries() {
     )
     .await;
     let impatient = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy {
@@ -260,6 +262,7 @@ async fn retry_after_is_honoured_and_the_deadline_stops_retries() {
 
 fn slow_client(server: &MockServer) -> Client {
     Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -344,6 +347,7 @@ async fn connection_errors_are_retried_then_reported() {
         listener.local_addr().unwrap().port()
     };
     let c = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(format!("http://127.0.0.1:{port}"))
         .static_token(TOKEN)
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -385,6 +389,7 @@ async fn the_limiter_paces_retries_too() {
     .await;
     // 3 per 300 ms: burst 1, reserve 1, one request every 300 ms after the first.
     let c = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -414,6 +419,7 @@ async fn no_retries_policy_makes_one_attempt() {
     )
     .await;
     let c = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy::none())
@@ -428,31 +434,48 @@ async fn no_retries_policy_makes_one_attempt() {
 #[test]
 fn builder_rejects_bad_configuration() {
     let cases: Vec<(hubspot_client::ClientBuilder, &str)> = vec![
-        (Client::builder(), "no credentials"),
         (
-            Client::builder().static_token("t").base_url("ftp://x"),
+            Client::builder().api_version(hubspot_client::ApiVersion::Legacy),
+            "no credentials",
+        ),
+        (
+            Client::builder()
+                .api_version(hubspot_client::ApiVersion::Legacy)
+                .static_token("t")
+                .base_url("ftp://x"),
             "http(s)",
         ),
         (
-            Client::builder().static_token("t").base_url("::"),
+            Client::builder()
+                .api_version(hubspot_client::ApiVersion::Legacy)
+                .static_token("t")
+                .base_url("::"),
             "invalid base URL",
         ),
         (
             Client::builder()
+                .api_version(hubspot_client::ApiVersion::Legacy)
                 .static_token("t")
                 .rate_limit(RateLimit::new(0, Duration::from_secs(1))),
             "rate limit",
         ),
         (
-            Client::builder().static_token("t").timeout(Duration::ZERO),
+            Client::builder()
+                .api_version(hubspot_client::ApiVersion::Legacy)
+                .static_token("t")
+                .timeout(Duration::ZERO),
             "timeout",
         ),
         (
-            Client::builder().static_token("t").batch_concurrency(0),
+            Client::builder()
+                .api_version(hubspot_client::ApiVersion::Legacy)
+                .static_token("t")
+                .batch_concurrency(0),
             "batch_concurrency",
         ),
         (
             Client::builder()
+                .api_version(hubspot_client::ApiVersion::Legacy)
                 .static_token("t")
                 .retry_policy(RetryPolicy {
                     max_attempts: 0,
@@ -488,6 +511,7 @@ async fn hostile_retry_after_values_never_panic_and_are_capped() {
         .await;
         // With the client's limiter on, so a 429's hold is installed too.
         let c = Client::builder()
+            .api_version(hubspot_client::ApiVersion::Legacy)
             .base_url(server.uri())
             .static_token(TOKEN)
             .retry_policy(RetryPolicy {
@@ -518,6 +542,7 @@ async fn a_retry_after_past_the_deadline_does_not_freeze_the_client() {
     )
     .await;
     let c = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .static_token(TOKEN)
         .retry_policy(RetryPolicy {
@@ -588,6 +613,7 @@ async fn a_refresh_mid_run_keeps_every_window_within_the_promise() {
     let limit = RateLimit::new(50, Duration::from_millis(500));
     let promise = (limit.max_requests - limit.reserve) as usize;
     let c = Client::builder()
+        .api_version(hubspot_client::ApiVersion::Legacy)
         .base_url(server.uri())
         .oauth(
             OAuthConfig::new("client-id", "client-secret", store)

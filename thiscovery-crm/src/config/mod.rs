@@ -18,6 +18,7 @@
 //! | `HUBSPOT_EMAILS_TOKEN_ITEM` | the tokens table item holding the emails app's token set | `hubspot-emails` |
 //! | `HUBSPOT_EMAILS_REFRESH_TOKEN` | a refresh token to start from when the emails tokens item is empty | - |
 //! | `HUBSPOT_EMAILS_RATE_LIMIT` | the emails app's own budget | `HUBSPOT_RATE_LIMIT` |
+//! | `HUBSPOT_API_VERSION` | HubSpot API version: `2026-09`, `2026-03`, `legacy` (v3 paths) or `latest` | `latest` (`2026-09`) |
 //! | `THISCOVERY_CORE_URL` | thiscovery-core's API | `https://api.thiscovery.org/` for `prod`, `https://{env}-api.thiscovery.org/` otherwise, when the environment is named; else required |
 //! | `THISCOVERY_CORE_API_KEY` | thiscovery-core's `x-api-key` | `aws-api-key` of `{ns}aws-connection`; else required |
 //! | `CRM_MAX_ATTEMPTS` | failed attempts before `dlq` | `3` |
@@ -192,6 +193,8 @@ pub struct StackConfig {
     pub emails_hubspot_auth: Option<HubSpotAuth>,
     /// The emails app's client-side rate limit (its own budget).
     pub emails_rate_limit: RateLimit,
+    /// The HubSpot API version both clients speak.
+    pub api_version: hubspot_client::ApiVersion,
     /// thiscovery-core's base URL.
     pub core_base_url: String,
     /// thiscovery-core's API key.
@@ -211,6 +214,7 @@ impl fmt::Debug for StackConfig {
             .field("rate_limit", &self.rate_limit)
             .field("emails_hubspot_auth", &self.emails_hubspot_auth)
             .field("emails_rate_limit", &self.emails_rate_limit)
+            .field("api_version", &self.api_version)
             .field("core_base_url", &self.core_base_url)
             .field("core_api_key", &"[REDACTED]")
             .field("secrets_namespace", &self.secrets_namespace)
@@ -326,6 +330,7 @@ struct FromEnv {
     hubspot: Option<(HubSpotAuth, Option<HubSpotAuth>)>,
     rate_limit: RateLimit,
     emails_rate_limit: RateLimit,
+    api_version: hubspot_client::ApiVersion,
     core_base_url: String,
     core_api_key: Option<SecretString>,
 }
@@ -479,6 +484,12 @@ impl FromEnv {
             }
             None => rate_limit.clone(),
         };
+        let api_version = match opt("HUBSPOT_API_VERSION") {
+            Some(text) => text
+                .parse::<hubspot_client::ApiVersion>()
+                .map_err(|r| invalid("HUBSPOT_API_VERSION", r))?,
+            None => hubspot_client::ApiVersion::LATEST,
+        };
         let core_base_url = match (opt("THISCOVERY_CORE_URL"), &named_env) {
             (Some(url), _) => url,
             (None, Some(env)) => core_base_url_for(env),
@@ -495,6 +506,7 @@ impl FromEnv {
             hubspot,
             rate_limit,
             emails_rate_limit,
+            api_version,
             core_base_url,
             core_api_key,
         })
@@ -547,6 +559,7 @@ impl FromEnv {
             rate_limit: self.rate_limit,
             emails_hubspot_auth,
             emails_rate_limit: self.emails_rate_limit,
+            api_version: self.api_version,
             core_base_url: self.core_base_url,
             core_api_key,
             secrets_namespace: self.namespace,
@@ -651,6 +664,7 @@ impl StackConfig {
         let client = |auth: &HubSpotAuth, limit: &RateLimit, app: HubSpotApp| {
             let mut builder = hubspot_client::Client::builder()
                 .base_url(&self.hubspot_base_url)
+                .api_version(self.api_version)
                 .rate_limit(limit.clone());
             builder = match auth {
                 HubSpotAuth::Static(token) => builder.static_token(token.expose_secret()),
@@ -745,6 +759,7 @@ mod tests {
         assert_eq!(c.crm.env, "prod");
         assert_eq!(c.crm.max_attempts, 3);
         assert_eq!(c.rate_limit, RateLimit::default());
+        assert_eq!(c.api_version, hubspot_client::ApiVersion::V2026_09);
         assert_eq!(c.hubspot_base_url, "https://api.hubapi.com");
         let shown = format!("{c:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
@@ -770,6 +785,7 @@ mod tests {
             (without("HUBSPOT_ACCESS_TOKEN"), "HUBSPOT_ACCESS_TOKEN"),
             (with(("HUBSPOT_CLIENT_ID", "id")), "HUBSPOT_ACCESS_TOKEN"),
             (with(("HUBSPOT_RATE_LIMIT", "lots")), "HUBSPOT_RATE_LIMIT"),
+            (with(("HUBSPOT_API_VERSION", "v9")), "HUBSPOT_API_VERSION"),
             (with(("HUBSPOT_RATE_LIMIT", "1/10s")), "HUBSPOT_RATE_LIMIT"),
             (with(("HUBSPOT_BASE_URL", "not a url")), "HUBSPOT_BASE_URL"),
             (with(("CRM_MAX_ATTEMPTS", "0")), "CRM_MAX_ATTEMPTS"),

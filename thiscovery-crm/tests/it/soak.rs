@@ -67,6 +67,7 @@ async fn nothing_is_lost_and_nothing_happens_twice_under_faults() {
         SystemTime::now(),
     )));
     let client = Client::builder()
+        .api_version(crate::common::api_version())
         .base_url(hubspot.base_url())
         .oauth(OAuthConfig::new(
             FakeHubSpot::CLIENT_ID,

@@ -39,6 +39,7 @@ async fn app_client(
         .await
         .unwrap();
     Client::builder()
+        .api_version(crate::common::api_version())
         .base_url(hubspot.base_url())
         .oauth(OAuthConfig::new(client_id, client_secret, store))
         .retry_policy(RetryPolicy::fast_for_tests())
@@ -118,6 +119,19 @@ async fn emails_use_only_the_emails_app_and_the_rest_only_the_main_app() {
     }
     assert_eq!(sends, 3, "{journal:?}");
     assert!(others >= 4, "{journal:?}");
+    // Every versioned call on the version the suite runs on.
+    let version = crate::common::version_segment(crate::common::api_version());
+    for entry in journal.iter().filter(|e| {
+        matches!(
+            e.endpoint,
+            Endpoint::ContactsBatchUpsert
+                | Endpoint::ContactsBatchRead
+                | Endpoint::SingleSend
+                | Endpoint::OAuthToken
+        )
+    }) {
+        assert_eq!(entry.version.as_deref(), Some(version), "{entry:?}");
+    }
     // One refresh per app, each through its own client.
     assert_eq!(hubspot.requests_to(Endpoint::OAuthToken), 2);
 

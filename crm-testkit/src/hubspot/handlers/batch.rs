@@ -33,14 +33,21 @@ pub(crate) fn input_id(input: &Value) -> String {
     input.get("id").map(property_string).unwrap_or_default()
 }
 
-/// `{status: "COMPLETE", results, startedAt, completedAt}`: 200, or 207 with `numErrors` and
-/// `errors` when some inputs failed (the others were still applied).
+/// `{status: "COMPLETE", results, startedAt, completedAt}`: 200, or with `numErrors` and
+/// `errors` when some inputs failed (the others were still applied): a 207 in the legacy
+/// paths and 2026-09, a 200 in 2026-03 (whose batch APIs declare no 207).
 pub(crate) fn answer<T: Serialize>(
+    req: &super::request::Incoming<'_>,
     started: SystemTime,
     results: Vec<T>,
     errors: Vec<ItemErrorBody>,
 ) -> Reply {
-    let status = if errors.is_empty() { 200 } else { 207 };
+    let errors_in_200 = req.version.as_deref() == Some("2026-03");
+    let status = if errors.is_empty() || errors_in_200 {
+        200
+    } else {
+        207
+    };
     let body = BatchBody {
         completed_at: iso8601(SystemTime::now()),
         num_errors: (!errors.is_empty()).then_some(errors.len()),

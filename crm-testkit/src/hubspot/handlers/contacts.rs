@@ -131,7 +131,7 @@ pub(crate) fn batch_upsert(st: &mut State, req: &Incoming<'_>) -> Outcome {
             });
         }
     }
-    Ok(batch::answer(started, results, errors))
+    Ok(batch::answer(req, started, results, errors))
 }
 
 /// [`Endpoint::ContactsBatchRead`](super::super::Endpoint::ContactsBatchRead): by id, or by
@@ -179,7 +179,7 @@ pub(crate) fn batch_read(st: &mut State, req: &Incoming<'_>) -> Outcome {
             }
         }
     }
-    Ok(batch::answer(started, results, errors))
+    Ok(batch::answer(req, started, results, errors))
 }
 
 /// `{"properties": {...}}` as strings; the email, if present, validated and normalized.

@@ -5,9 +5,11 @@
 //! order of their wire names: the fake used to build them as `serde_json::Value`s, whose maps
 //! sort their keys, and it keeps answering the same bytes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::super::RateLimitPolicy;
 pub(crate) use super::super::state::Headers;
@@ -171,6 +173,8 @@ impl ApiError {
             category: self.category,
             context: ItemContext { ids: vec![id] },
             correlation_id: ids.uuid(),
+            errors: Vec::new(),
+            links: BTreeMap::new(),
             message: self.message,
             status: ERROR_STATUS,
         }
@@ -332,6 +336,9 @@ pub(crate) struct ItemErrorBody {
     category: &'static str,
     context: ItemContext,
     correlation_id: String,
+    /// HubSpot's `StandardError` has these two, if empty.
+    errors: Vec<Value>,
+    links: BTreeMap<String, String>,
     message: String,
     status: &'static str,
 }

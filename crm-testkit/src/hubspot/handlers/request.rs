@@ -16,6 +16,8 @@ pub(crate) struct Incoming<'a> {
     pub body: &'a [u8],
     /// `None` for the fake's own admin API.
     pub endpoint: Option<Endpoint>,
+    /// The API version the path names (`v3`, `2026-09`, ...).
+    pub version: Option<String>,
     /// Path parameters, percent-decoded; for the admin API, the path after `/__fake/`.
     params: Vec<String>,
 }
@@ -35,6 +37,7 @@ impl<'a> Incoming<'a> {
             headers: &req.headers,
             body: &req.body,
             endpoint,
+            version: super::super::endpoint::version_of(path),
             params,
         }
     }

@@ -35,7 +35,7 @@ pub(crate) fn create_batch(st: &mut State, req: &Incoming<'_>) -> Outcome {
             Err(error) => errors.push(error.into_item(batch::input_id(input), &mut st.ids)),
         }
     }
-    Ok(batch::answer(started, results, errors))
+    Ok(batch::answer(req, started, results, errors))
 }
 
 /// [`Endpoint::TimelineGet`](super::super::Endpoint::TimelineGet): `{templateId}/{eventId}`.
