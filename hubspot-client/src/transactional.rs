@@ -55,14 +55,11 @@ pub struct SingleSendMessage {
     pub from: Option<String>,
     /// The idempotency key: at most one email is sent per `sendId`.
     pub send_id: String,
-    /// Cc addresses.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Cc addresses (always sent, `[]` when none: the date versions require the list).
     pub cc: Vec<String>,
-    /// Bcc addresses.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Bcc addresses (always sent).
     pub bcc: Vec<String>,
-    /// Reply-To addresses.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Reply-To addresses (always sent).
     pub reply_to: Vec<String>,
 }
 
@@ -336,7 +333,7 @@ mod tests {
             json,
             serde_json::json!({
                 "emailId": 1,
-                "message": {"to": "a@b.org", "sendId": "s-1"},
+                "message": {"to": "a@b.org", "sendId": "s-1", "cc": [], "bcc": [], "replyTo": []},
                 "contactProperties": {},
                 "customProperties": {"n": 3}
             })

@@ -664,3 +664,60 @@ async fn a_refresh_mid_run_keeps_every_window_within_the_promise() {
         .count();
     assert_eq!(refreshes, 1, "one refresh, shared by every caller");
 }
+
+/// Each API version calls its own paths (issue #15): the date paths by default.
+#[tokio::test]
+async fn each_api_version_calls_its_own_paths() {
+    use hubspot_client::ApiVersion;
+    use hubspot_client::transactional::SingleSendRequest;
+    let cases = [
+        (
+            None,
+            "/crm/objects/2026-09/contacts/7",
+            "/marketing/transactional/2026-09/single-email/send",
+        ),
+        (
+            Some(ApiVersion::V2026_03),
+            "/crm/objects/2026-03/contacts/7",
+            "/marketing/transactional/2026-03/single-email/send",
+        ),
+        (
+            Some(ApiVersion::Legacy),
+            "/crm/v3/objects/contacts/7",
+            "/marketing/v3/transactional/single-email/send",
+        ),
+    ];
+    for (version, contact_path, send_path) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(contact_path))
+            .respond_with(ok_contact())
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(send_path))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"statusId": "s", "status": "PENDING", "requestedAt": "2026-12-01T00:00:00Z"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut builder = Client::builder()
+            .base_url(server.uri())
+            .static_token(TOKEN)
+            .no_rate_limit();
+        if let Some(version) = version {
+            builder = builder.api_version(version);
+        }
+        let c = builder.build().unwrap();
+        c.contacts()
+            .get(&ObjectId::from("7"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+        c.transactional()
+            .send(&SingleSendRequest::new(1, "a@b.org", "s-1"))
+            .await
+            .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+    }
+}

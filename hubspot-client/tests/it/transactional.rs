@@ -20,7 +20,8 @@ async fn send_posts_the_documented_shape() {
                 "from": "Sender Name <sender@hubspot.com>",
                 "sendId": "notif-1",
                 "cc": ["this_researcher@email.com"],
-                "bcc": ["thiscovery_dev@email.com"]
+                "bcc": ["thiscovery_dev@email.com"],
+                "replyTo": []
             },
             "contactProperties": {"firstname": "Altha"},
             "customProperties": {"project_task_name": "CTG Monitoring"}
