@@ -52,6 +52,9 @@ impl fmt::Display for ItemFailure {
                 if let Some(message) = &detail.message {
                     write!(f, ": {message}")?;
                 }
+                if let Some(rules) = crate::error::describe_rules(&detail.errors) {
+                    write!(f, " [{rules}]")?;
+                }
                 Ok(())
             }
             ItemFailure::RequestFailed(e) => write!(f, "{e}"),
@@ -122,11 +125,33 @@ pub(crate) fn failure_for(key: &str, errors: &[ErrorDetail]) -> ItemFailure {
         status: None,
         r#in: None,
         context: None,
+        errors: Vec::new(),
+        links: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    /// A 2026-09 validation rule refusal (HubSpot's write validation enforcement): the
+    /// failure names the rule and the property, not just "400".
+    #[test]
+    fn validation_rule_errors_name_the_rule_and_the_property() {
+        let item = detail(
+            r#"{"status":"error","category":"VALIDATION_ERROR",
+                "message":"lifecyclestage is required because of a conditional property rule based on [country]",
+                "context":{"ids":["ada@example.org"]},"links":{},
+                "errors":[{"message":"lifecyclestage is required","code":"MISSING_CONDITIONAL_REQUIRED_PROPERTY",
+                           "context":{"propertyName":["lifecyclestage"]}}]}"#,
+        );
+        let shown = ItemFailure::Rejected(item).to_string();
+        assert!(shown.contains("VALIDATION_ERROR"), "{shown}");
+        assert!(shown.contains("conditional property rule"), "{shown}");
+        assert!(
+            shown.contains("MISSING_CONDITIONAL_REQUIRED_PROPERTY (property lifecyclestage)"),
+            "{shown}"
+        );
+    }
+
     use super::*;
 
     fn detail(json: &str) -> ErrorDetail {

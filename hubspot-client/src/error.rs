@@ -298,6 +298,47 @@ pub struct ErrorDetail {
     /// Context of this item's error (e.g. `{"ids": ["..."]}`).
     #[serde(default)]
     pub context: Option<serde_json::Value>,
+    /// The errors behind this one (HubSpot's `StandardError.errors`): for the validation
+    /// rules HubSpot enforces on CRM writes from 2026-09, each names its rule in `code`
+    /// (`MISSING_CONDITIONAL_REQUIRED_PROPERTY`) and its property in
+    /// `context.propertyName`.
+    #[serde(default)]
+    pub errors: Vec<ErrorDetail>,
+    /// HubSpot's `links` (documentation for the error), when given.
+    #[serde(default)]
+    pub links: Option<serde_json::Value>,
+}
+
+/// `code` and `context.propertyName` of each entry, e.g.
+/// `MISSING_REQUIRED_PROPERTY (property lifecyclestage)`: what a validation error says it
+/// refused, in a form a dead-letter reason can carry.
+pub(crate) fn describe_rules(errors: &[ErrorDetail]) -> Option<String> {
+    let parts: Vec<String> = errors
+        .iter()
+        .filter_map(|e| {
+            let properties: Vec<String> = e
+                .context
+                .as_ref()
+                .and_then(|c| c.get("propertyName"))
+                .map(|p| {
+                    let mut out = Vec::new();
+                    collect_strings(p, &mut out);
+                    out
+                })
+                .unwrap_or_default();
+            let code = e.code.clone();
+            match (code, properties.is_empty()) {
+                (None, true) => e.message.clone(),
+                (Some(code), true) => Some(code),
+                (code, false) => Some(format!(
+                    "{}(property {})",
+                    code.map(|c| format!("{c} ")).unwrap_or_default(),
+                    properties.join(", ")
+                )),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 impl ErrorDetail {
@@ -403,7 +444,10 @@ impl fmt::Display for ApiError {
             write!(f, ": {message}")?;
         }
         if !self.errors.is_empty() {
-            write!(f, " ({} item error(s))", self.errors.len())?;
+            match describe_rules(&self.errors) {
+                Some(rules) => write!(f, " [{rules}]")?,
+                None => write!(f, " ({} item error(s))", self.errors.len())?,
+            }
         }
         if let Some(id) = &self.correlation_id {
             write!(f, " (correlationId {id})")?;

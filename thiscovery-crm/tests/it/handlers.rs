@@ -483,3 +483,34 @@ async fn an_email_older_than_the_max_age_is_not_sent(backend: Backend) {
     assert_eq!(s.hubspot.sent_emails().len(), 1);
 }
 on_both_backends!(an_email_older_than_the_max_age_is_not_sent);
+
+/// HubSpot's write validation rules (enforced from 2026-09): a refused contact write is
+/// dead-lettered with a reason that names the rule and the property, not just "400".
+async fn a_validation_rule_refusal_names_the_rule_and_the_property(backend: Backend) {
+    let s = stack(backend).await;
+    let body = json!({
+        "status": "COMPLETE", "results": [], "numErrors": 1,
+        "startedAt": "2026-12-01T00:00:00Z", "completedAt": "2026-12-01T00:00:01Z",
+        "errors": [{
+            "status": "error", "category": "VALIDATION_ERROR",
+            "message": "lifecyclestage is required because of a conditional property rule based on [country]",
+            "context": {"ids": [ALTHA_EMAIL]}, "links": {},
+            "errors": [{"message": "lifecyclestage is required",
+                        "code": "MISSING_CONDITIONAL_REQUIRED_PROPERTY",
+                        "context": {"propertyName": ["lifecyclestage"]}}]
+        }]
+    });
+    s.hubspot.inject(
+        Endpoint::ContactsBatchUpsert,
+        crm_testkit::hubspot::Fault::body(207, "application/json", body.to_string()),
+    );
+    let report = s.crm.handle(&envelope("auth0-registration")).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Dlq, "{report:?}");
+    let reason = report.reason.unwrap();
+    assert!(reason.contains("VALIDATION_ERROR"), "{reason}");
+    assert!(
+        reason.contains("MISSING_CONDITIONAL_REQUIRED_PROPERTY (property lifecyclestage)"),
+        "{reason}"
+    );
+}
+on_both_backends!(a_validation_rule_refusal_names_the_rule_and_the_property);
