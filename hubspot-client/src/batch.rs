@@ -19,7 +19,7 @@ pub const MAX_BATCH: usize = 100;
 #[non_exhaustive]
 pub enum ItemFailure {
     /// HubSpot processed the batch and rejected this input (a 207 multi-status item error).
-    Rejected(ErrorDetail),
+    Rejected(Box<ErrorDetail>),
     /// The request carrying this input's chunk failed as a whole; the same error is shared by
     /// every input of the chunk.
     RequestFailed(Arc<Error>),
@@ -112,12 +112,12 @@ pub(crate) fn failure_for(key: &str, errors: &[ErrorDetail]) -> ItemFailure {
                 .is_some_and(|m| m.to_lowercase().contains(&key.to_lowercase()))
     };
     if let Some(detail) = errors.iter().find(names_key) {
-        return ItemFailure::Rejected(detail.clone());
+        return ItemFailure::Rejected(Box::new(detail.clone()));
     }
     if let [only] = errors {
-        return ItemFailure::Rejected(only.clone());
+        return ItemFailure::Rejected(Box::new(only.clone()));
     }
-    ItemFailure::Rejected(ErrorDetail {
+    ItemFailure::Rejected(Box::new(ErrorDetail {
         message: Some("HubSpot returned no result for this input".to_owned()),
         code: None,
         category: None,
@@ -127,7 +127,7 @@ pub(crate) fn failure_for(key: &str, errors: &[ErrorDetail]) -> ItemFailure {
         context: None,
         errors: Vec::new(),
         links: None,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -143,7 +143,7 @@ mod tests {
                 "errors":[{"message":"lifecyclestage is required","code":"MISSING_CONDITIONAL_REQUIRED_PROPERTY",
                            "context":{"propertyName":["lifecyclestage"]}}]}"#,
         );
-        let shown = ItemFailure::Rejected(item).to_string();
+        let shown = ItemFailure::Rejected(Box::new(item)).to_string();
         assert!(shown.contains("VALIDATION_ERROR"), "{shown}");
         assert!(shown.contains("conditional property rule"), "{shown}");
         assert!(
@@ -188,11 +188,11 @@ mod tests {
     #[test]
     fn rejected_items_are_permanent_unless_their_status_says_otherwise() {
         assert_eq!(
-            ItemFailure::Rejected(detail(r#"{"message":"x"}"#)).class(),
+            ItemFailure::Rejected(Box::new(detail(r#"{"message":"x"}"#))).class(),
             ErrorClass::Permanent
         );
         assert!(
-            ItemFailure::Rejected(detail(r#"{"status":"503"}"#))
+            ItemFailure::Rejected(Box::new(detail(r#"{"status":"503"}"#)))
                 .class()
                 .is_retryable()
         );

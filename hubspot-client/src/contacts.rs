@@ -343,7 +343,7 @@ impl ContactsApi<'_> {
         match body.results.into_iter().next() {
             Some(result) => Ok((result.id, result.new)),
             None => match failure_for(&key, &body.errors) {
-                ItemFailure::Rejected(detail) => Err(Error::Rejected(Box::new(detail))),
+                ItemFailure::Rejected(detail) => Err(Error::Rejected(detail)),
                 ItemFailure::RequestFailed(error) => Err(Error::InvalidRequest(error.to_string())),
             },
         }

@@ -187,7 +187,7 @@ impl Error {
             Error::RefreshFailed { class, .. } => *class,
             Error::TokenStore(_) => ErrorClass::Retry { retry_after: None },
             Error::Rejected(detail) => {
-                crate::batch::ItemFailure::Rejected((**detail).clone()).class()
+                crate::batch::ItemFailure::Rejected(detail.clone()).class()
             }
             Error::Conflict { .. }
             | Error::ReauthorizationRequired(_)
