@@ -186,9 +186,7 @@ impl Error {
             Error::RetriesExhausted { last, .. } => last.class(),
             Error::RefreshFailed { class, .. } => *class,
             Error::TokenStore(_) => ErrorClass::Retry { retry_after: None },
-            Error::Rejected(detail) => {
-                crate::batch::ItemFailure::Rejected(detail.clone()).class()
-            }
+            Error::Rejected(detail) => crate::batch::ItemFailure::Rejected(detail.clone()).class(),
             Error::Conflict { .. }
             | Error::ReauthorizationRequired(_)
             | Error::NoToken
