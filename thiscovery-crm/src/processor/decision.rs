@@ -73,6 +73,16 @@ impl Failure {
         Failure::from_class(f.class(), format!("{what}: {f}"))
     }
 
+    /// A failed thiscovery-core call where "not found" may pass: core may not have the
+    /// user yet (a signup can reach this stack first), so a 404 is retried like an outage,
+    /// as the Python stack retries every failure.
+    pub(crate) fn directory_pending(what: &str, e: &DirectoryError) -> Self {
+        match e {
+            DirectoryError::NotFound(_) => Failure::retry(format!("{what}: {e}")),
+            _ => Failure::directory(what, e),
+        }
+    }
+
     /// A failed thiscovery-core call.
     pub(crate) fn directory(what: &str, e: &DirectoryError) -> Self {
         let message = format!("{what}: {e}");

@@ -15,7 +15,6 @@ use time::OffsetDateTime;
 use super::decision::Failure;
 use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
-use crate::directory::DirectoryError;
 use crate::events::{AUTH0_LOG, Envelope, EventError, Registration, auth0_log_type};
 use crate::notification::{Notification, NotificationType};
 use crate::timestamp;
@@ -81,11 +80,7 @@ impl Kind for Registrations {
                             "contact {} upserted, but writing crm_id back failed",
                             contact.id
                         );
-                        match &e {
-                            // Core may not have the user yet: retried, as the Python stack does.
-                            DirectoryError::NotFound(_) => Failure::retry(format!("{what}: {e}")),
-                            _ => Failure::directory(&what, &e),
-                        }
+                        Failure::directory_pending(&what, &e)
                     })
             } else {
                 Err(Failure::retry("HubSpot returned no result for the contact"))

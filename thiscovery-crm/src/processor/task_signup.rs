@@ -20,7 +20,6 @@ use time::format_description::well_known::Rfc3339;
 use super::decision::Failure;
 use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
-use crate::directory::DirectoryError;
 use crate::events::{Envelope, EventError, TASK_SIGNUP, TaskSignup};
 use crate::notification::{Notification, NotificationType};
 use crate::store::task_signup_lookup_key;
@@ -171,11 +170,7 @@ async fn request(
             })?;
             let user = crm.directory.user_by_id(user_id).await.map_err(|e| {
                 let what = format!("could not read the crm_id of user {user_id}");
-                match &e {
-                    // Core may not have the user yet: retried, as the Python stack does.
-                    DirectoryError::NotFound(_) => Failure::retry(format!("{what}: {e}")),
-                    _ => Failure::directory(&what, &e),
-                }
+                Failure::directory_pending(&what, &e)
             })?;
             user.crm_id.ok_or_else(|| {
                 Failure::retry(format!(
