@@ -1,44 +1,134 @@
 //! The stack's AWS Lambda (`provided.al2023`, arm64 or x86_64).
 //!
-//! One function handles everything, dispatching on the event:
+//! One binary, deployed as two functions (template.yaml) that differ only in `CRM_ROLE`:
 //!
-//! | event | action |
-//! |---|---|
-//! | `detail-type` `Auth0 log`, `task_signup`, `transactional_email`, `custom_email` | record the event as a notification and process it (`Crm::handle`) |
-//! | `{"action": "process_notifications"}` (the 5-minute schedule's constant input), an EventBridge event with `detail-type` `process_notifications` (what the Python stack's record functions publish), or a `Scheduled Event` whose rule ARN does not contain `cleanup` | sweep the outbox (`Crm::process_pending`) |
-//! | `{"action": "cleanup"}`, or a `Scheduled Event` whose rule ARN contains `cleanup` | delete processed notifications older than 7 days, emails kept (`Crm::cleanup`) |
+//! - `ingest` (`CrmIngestFunction`, any concurrency): an event is only recorded in the
+//!   notifications table (`Crm::record`), which takes one conditional put, so a burst of
+//!   events is a burst of cheap puts, not a burst of HubSpot requests.
+//! - `processor` (`CrmProcessorFunction`, reserved concurrency 1): the notifications table's
+//!   stream (INSERT records, batched by the event source mapping) is processed in batches
+//!   (`Crm::process_ids`: registrations 100 per upsert request), and the schedules sweep the
+//!   outbox and clean it up. One processor at a time means one HubSpot budget in use, and a
+//!   burst reaches HubSpot as a few batch requests.
+//! - `all` (the default when `CRM_ROLE` is unset): everything in one function, an event
+//!   recorded and processed at once (`Crm::handle`), as before the split.
+//!
+//! Any other `CRM_ROLE` stops the cold start naming the variable.
+//!
+//! | event | `all` | `ingest` | `processor` |
+//! |---|---|---|---|
+//! | `detail-type` `Auth0 log`, `task_signup`, `transactional_email`, `custom_email` | record and process (`Crm::handle`) | record (`Crm::record`) | record (`Crm::record`): the stream brings it back to be processed, so an event routed here is not lost |
+//! | a DynamoDB stream batch (`{"Records": [{"eventSource": "aws:dynamodb", ...}]}`) | process the INSERTed ids | refused | process the INSERTed ids (`Crm::process_ids`) |
+//! | `{"action": "process_notifications"}` (the 5-minute schedule's constant input), an EventBridge event with `detail-type` `process_notifications` (what the Python stack's record functions publish), or a `Scheduled Event` whose rule ARN does not contain `cleanup` | sweep | refused | sweep the outbox (`Crm::process_pending`) |
+//! | `{"action": "cleanup"}`, or a `Scheduled Event` whose rule ARN contains `cleanup` | clean up | refused | delete processed notifications older than 7 days, emails kept (`Crm::cleanup`) |
+//!
+//! "Refused" is an answer, `outcome: rejected` with the reason naming `CRM_ROLE`, not an
+//! error: work that contacts HubSpot runs only where the processor's single concurrency
+//! holds, and a misrouted stream batch or sweep is not retried into the wrong function (the
+//! items stay in the outbox for the processor's next sweep).
+//!
+//! In a stream batch, records other than INSERT (the processor's own claims and results are
+//! MODIFYs, cleanup's deletes REMOVEs; the template filters them out already) and items of a
+//! type this stack does not handle (another writer's) are skipped; the rest are processed if
+//! they are still claimable. A batch is answered with a summary like a sweep's; a store
+//! failure is an error, so the mapping retries (and bisects) the batch. Items a batch does not
+//! finish (retrying, a lost claim, a failed write) are the 5-minute sweep's.
 //!
 //! Configuration comes from the environment and, when `SECRETS_NAMESPACE` is set (the
 //! template sets `/{env}/`), from the Python stack's Secrets Manager secrets
 //! `{ns}hubspot-connection` and `{ns}aws-connection` (see `thiscovery_crm::config`); a missing
 //! or malformed variable or secret stops the cold start with one message naming it. Secrets
 //! are read once per cold start, and again only when the credential they hold is refused
-//! (rotation). Clients (HTTP pools, DynamoDB, Secrets Manager) are built once per cold start. Claims are leased until the invocation's deadline.
-//! Logs are JSON lines (CloudWatch-friendly), one per event with its outcome; no secrets and no
-//! personal data beyond ids.
+//! (rotation). Clients (HTTP pools, DynamoDB, Secrets Manager) are built once per cold start.
+//! Claims are leased until the invocation's deadline. Logs are JSON lines (CloudWatch-friendly),
+//! one per event with its outcome; no secrets and no personal data beyond ids.
 //!
 //! A malformed event that can never succeed is answered with `outcome: rejected` rather than
 //! an error, so EventBridge does not retry it; store failures are errors, so the invocation is
 //! retried (recording is idempotent).
 //!
-//! Build: `cargo lambda build --release --example lambda` (add `--arm64` for Graviton).
+//! Build: `cargo lambda build --release --arm64 --example lambda` (both functions deploy the
+//! same `target/lambda/lambda/bootstrap`).
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use thiscovery_crm::Crm;
 use thiscovery_crm::config::StackConfig;
 use thiscovery_crm::config::secrets;
 use thiscovery_crm::events::Envelope;
+use thiscovery_crm::notification::{NotificationType, ProcessingStatus};
+use thiscovery_crm::processor::ProcessSummary;
+use thiscovery_crm::{Crm, Recorded};
 use time::OffsetDateTime;
+
+/// The variable that chooses the function's [`Role`].
+const ROLE_VAR: &str = "CRM_ROLE";
+
+/// What this function does with what it is sent (see the module docs' table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Everything; events recorded and processed at once.
+    All,
+    /// Records events; refuses the rest.
+    Ingest,
+    /// Stream batches, sweeps and cleanups; events only recorded.
+    Processor,
+}
+
+impl Role {
+    /// The role `CRM_ROLE`'s value names (`None`: unset, [`Role::All`]).
+    fn parse(value: Option<&str>) -> Result<Role, String> {
+        match value {
+            None => Ok(Role::All),
+            Some("all") => Ok(Role::All),
+            Some("ingest") => Ok(Role::Ingest),
+            Some("processor") => Ok(Role::Processor),
+            Some(other) => Err(format!(
+                "{ROLE_VAR} must be ingest, processor or all (unset: all), not {other:?}"
+            )),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Ingest => "ingest",
+            Role::Processor => "processor",
+        }
+    }
+}
 
 /// What an invocation asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Action {
     Event,
+    Stream(StreamBatch),
     ProcessNotifications,
     Cleanup,
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Event => "event",
+            Action::Stream(_) => "stream",
+            Action::ProcessNotifications => PROCESS_NOTIFICATIONS,
+            Action::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// A DynamoDB stream batch: the ids to process, and what was skipped.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct StreamBatch {
+    /// The INSERTed notifications' ids, in stream order, each once.
+    ids: Vec<String>,
+    /// How many records the batch held.
+    records: usize,
+    /// Records skipped: not an INSERT, no `id` key, or an item of a type this stack does not
+    /// handle.
+    skipped: usize,
 }
 
 /// The `detail-type` the Python stack's record functions publish after each put, and its
@@ -46,6 +136,9 @@ enum Action {
 const PROCESS_NOTIFICATIONS: &str = "process_notifications";
 
 fn action(payload: &Value) -> Result<Action, String> {
+    if let Some(records) = payload.get("Records") {
+        return stream_batch(records).map(Action::Stream);
+    }
     if let Some(action) = payload.get("action") {
         return match action.as_str() {
             Some(PROCESS_NOTIFICATIONS) => Ok(Action::ProcessNotifications),
@@ -75,6 +168,50 @@ fn action(payload: &Value) -> Result<Action, String> {
     Ok(Action::Event)
 }
 
+/// The ids a DynamoDB stream batch's INSERT records name. Another source's records (SQS,
+/// Kinesis: a misconfigured trigger) refuse the whole batch.
+fn stream_batch(records: &Value) -> Result<StreamBatch, String> {
+    let records = records
+        .as_array()
+        .ok_or_else(|| "`Records` is not a list".to_owned())?;
+    let mut batch = StreamBatch {
+        records: records.len(),
+        ..StreamBatch::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (i, record) in records.iter().enumerate() {
+        let source = record.get("eventSource").and_then(Value::as_str);
+        if source != Some("aws:dynamodb") {
+            return Err(format!(
+                "Records[{i}] is not a DynamoDB stream record (eventSource {source:?})"
+            ));
+        }
+        if record.get("eventName").and_then(Value::as_str) != Some("INSERT") {
+            batch.skipped += 1;
+            continue;
+        }
+        let change = &record["dynamodb"];
+        let Some(id) = change.pointer("/Keys/id/S").and_then(Value::as_str) else {
+            batch.skipped += 1;
+            continue;
+        };
+        // With a new image (the table's stream has NEW_AND_OLD_IMAGES), another writer's
+        // item (the Python stack's `processing-test`) is left as the sweep leaves it.
+        let handled = change
+            .pointer("/NewImage/type/S")
+            .and_then(Value::as_str)
+            .is_none_or(|t| t.parse::<NotificationType>().is_ok());
+        if !handled {
+            batch.skipped += 1;
+            continue;
+        }
+        if seen.insert(id) {
+            batch.ids.push(id.to_owned());
+        }
+    }
+    Ok(batch)
+}
+
 /// The invocation's deadline, or `None` when the context has none (a default context's 0).
 fn deadline(ms: u64) -> Option<OffsetDateTime> {
     (ms > 0)
@@ -82,7 +219,26 @@ fn deadline(ms: u64) -> Option<OffsetDateTime> {
         .flatten()
 }
 
-async fn handle(crm: &Crm, event: LambdaEvent<Value>) -> Result<Value, Error> {
+/// A sweep's or a stream batch's counts.
+fn counts(summary: &ProcessSummary) -> Value {
+    json!({
+        "processed": summary.count(ProcessingStatus::Processed),
+        "retrying": summary.count(ProcessingStatus::Retrying),
+        "dlq": summary.count(ProcessingStatus::Dlq),
+        "not_claimed": summary.not_claimed,
+    })
+}
+
+/// An answer refusing what the role does not do.
+fn refused(role: Role, action: &Action) -> String {
+    format!(
+        "{ROLE_VAR}={} records events only: a {} runs in the processor ({ROLE_VAR}=processor)",
+        role.as_str(),
+        action.name()
+    )
+}
+
+async fn handle(crm: &Crm, role: Role, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let deadline = deadline(event.context.deadline);
     let request_id = event.context.request_id.clone();
     let payload = event.payload;
@@ -93,17 +249,26 @@ async fn handle(crm: &Crm, event: LambdaEvent<Value>) -> Result<Value, Error> {
             return Ok(json!({"outcome": "rejected", "reason": reason}));
         }
     };
+    if role == Role::Ingest && action != Action::Event {
+        let reason = refused(role, &action);
+        tracing::warn!(%request_id, action = action.name(), outcome = "rejected", %reason, "invocation");
+        return Ok(json!({"outcome": "rejected", "reason": reason}));
+    }
     match action {
+        Action::Stream(batch) => {
+            let summary = crm.process_ids(&batch.ids, deadline).await?;
+            let mut answer = counts(&summary);
+            answer["records"] = json!(batch.records);
+            answer["inserts"] = json!(batch.ids.len());
+            answer["skipped"] = json!(batch.skipped);
+            tracing::info!(%request_id, action = "stream", summary = %answer, "invocation");
+            Ok(answer)
+        }
         Action::ProcessNotifications => {
             let summary = crm.process_pending_until(deadline).await?;
-            let counts = json!({
-                "processed": summary.count(thiscovery_crm::notification::ProcessingStatus::Processed),
-                "retrying": summary.count(thiscovery_crm::notification::ProcessingStatus::Retrying),
-                "dlq": summary.count(thiscovery_crm::notification::ProcessingStatus::Dlq),
-                "not_claimed": summary.not_claimed,
-            });
-            tracing::info!(%request_id, action = "process_notifications", summary = %counts, "invocation");
-            Ok(counts)
+            let answer = counts(&summary);
+            tracing::info!(%request_id, action = PROCESS_NOTIFICATIONS, summary = %answer, "invocation");
+            Ok(answer)
         }
         Action::Cleanup => {
             let summary = crm.cleanup(OffsetDateTime::now_utc()).await?;
@@ -126,43 +291,79 @@ async fn handle(crm: &Crm, event: LambdaEvent<Value>) -> Result<Value, Error> {
                     return Ok(json!({"outcome": "rejected", "reason": e.to_string()}));
                 }
             };
-            match crm.handle_until(&envelope, deadline).await {
-                Ok(report) => {
-                    tracing::info!(
-                        %request_id,
-                        event_id = envelope.id.as_deref().unwrap_or(""),
-                        detail_type = %envelope.detail_type,
-                        notification_id = report.notification_id.as_deref().unwrap_or(""),
-                        outcome = report.outcome.as_str(),
-                        reason = report.reason.as_deref().unwrap_or(""),
-                        "event"
-                    );
-                    Ok(json!({
-                        "outcome": report.outcome.as_str(),
-                        "notification_id": report.notification_id,
-                        "type": report.kind.map(|k| k.as_str()),
-                        "reason": report.reason,
-                        "hubspot_ref": report.hubspot_ref,
-                    }))
+            event_answer(crm, role, &envelope, deadline, &request_id).await
+        }
+    }
+}
+
+/// What an event becomes: recorded and processed (`all`), or only recorded.
+async fn event_answer(
+    crm: &Crm,
+    role: Role,
+    envelope: &Envelope,
+    deadline: Option<OffsetDateTime>,
+    request_id: &str,
+) -> Result<Value, Error> {
+    let answer = if role == Role::All {
+        crm.handle_until(envelope, deadline).await.map(|report| {
+            json!({
+                "outcome": report.outcome.as_str(),
+                "notification_id": report.notification_id,
+                "type": report.kind.map(|k| k.as_str()),
+                "reason": report.reason,
+                "hubspot_ref": report.hubspot_ref,
+            })
+        })
+    } else {
+        crm.record(envelope).await.map(|recorded| {
+            let (outcome, id, kind, reason) = match recorded {
+                // Processed by the stream batch (or sweep) that follows.
+                Recorded::Created { id, kind } => ("recorded", Some(id), Some(kind), None),
+                Recorded::Duplicate { id, kind } => ("duplicate", Some(id), Some(kind), None),
+                Recorded::Invalid { id, kind, reason } => {
+                    ("dlq", Some(id), Some(kind), Some(reason))
                 }
-                // Redelivery cannot help (bad event, DynamoDB would refuse the item):
-                // acknowledge, so EventBridge does not retry it until it drops it.
-                Err(e) if !e.is_retryable() => {
-                    tracing::warn!(
-                        %request_id,
-                        event_id = envelope.id.as_deref().unwrap_or(""),
-                        detail_type = %envelope.detail_type,
-                        outcome = "rejected",
-                        reason = %e,
-                        "event"
-                    );
-                    Ok(json!({"outcome": "rejected", "reason": e.to_string()}))
-                }
-                Err(e) => {
-                    tracing::error!(%request_id, error = %e, "event could not be recorded; the invocation will be retried");
-                    Err(e.into())
-                }
-            }
+                Recorded::Ignored { reason } => ("ignored", None, None, Some(reason)),
+                other => ("recorded", None, None, Some(format!("{other:?}"))),
+            };
+            json!({
+                "outcome": outcome,
+                "notification_id": id,
+                "type": kind.map(|k| k.as_str()),
+                "reason": reason,
+                "hubspot_ref": null,
+            })
+        })
+    };
+    match answer {
+        Ok(answer) => {
+            tracing::info!(
+                %request_id,
+                event_id = envelope.id.as_deref().unwrap_or(""),
+                detail_type = %envelope.detail_type,
+                notification_id = answer["notification_id"].as_str().unwrap_or(""),
+                outcome = answer["outcome"].as_str().unwrap_or(""),
+                reason = answer["reason"].as_str().unwrap_or(""),
+                "event"
+            );
+            Ok(answer)
+        }
+        // Redelivery cannot help (bad event, DynamoDB would refuse the item):
+        // acknowledge, so EventBridge does not retry it until it drops it.
+        Err(e) if !e.is_retryable() => {
+            tracing::warn!(
+                %request_id,
+                event_id = envelope.id.as_deref().unwrap_or(""),
+                detail_type = %envelope.detail_type,
+                outcome = "rejected",
+                reason = %e,
+                "event"
+            );
+            Ok(json!({"outcome": "rejected", "reason": e.to_string()}))
+        }
+        Err(e) => {
+            tracing::error!(%request_id, error = %e, "event could not be recorded; the invocation will be retried");
+            Err(e.into())
         }
     }
 }
@@ -178,6 +379,10 @@ async fn main() -> Result<(), Error> {
         .with_current_span(false)
         .without_time()
         .init();
+    let role = Role::parse(std::env::var(ROLE_VAR).ok().as_deref()).map_err(|e| {
+        tracing::error!(error = %e, "configuration");
+        e
+    })?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // Fail the cold start, naming the variable or secret, rather than the first event.
     let config = StackConfig::from_env_and_secrets(secrets::client_with_timeouts((&aws).into()))
@@ -198,11 +403,12 @@ async fn main() -> Result<(), Error> {
         hubspot_from_secrets = config.hubspot_from_secrets(),
         core_api_key_from_secrets = config.core_api_key_from_secrets(),
         core = %config.core_base_url,
+        role = role.as_str(),
         "ready"
     );
     lambda_runtime::run(service_fn(move |event| {
         let crm = crm.clone();
-        async move { handle(&crm, event).await }
+        async move { handle(&crm, role, event).await }
     }))
     .await
 }
@@ -248,5 +454,82 @@ mod tests {
             assert_eq!(action(&payload), Ok(expected), "{payload}");
         }
         assert!(action(&json!({"action": "dance"})).is_err());
+    }
+
+    fn insert(id: &str, kind: Option<&str>) -> Value {
+        let mut change = json!({"Keys": {"id": {"S": id}}, "SequenceNumber": "1"});
+        if let Some(kind) = kind {
+            change["NewImage"] = json!({"id": {"S": id}, "type": {"S": kind},
+                                         "processing_status": {"S": "new"}});
+        }
+        json!({"eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+               "awsRegion": "eu-west-1", "dynamodb": change})
+    }
+
+    #[test]
+    fn a_stream_batch_is_the_ids_of_its_inserts_of_types_this_stack_handles() {
+        let mut modify = insert("m", Some("user-login"));
+        modify["eventName"] = json!("MODIFY");
+        let mut remove = insert("r", None);
+        remove["eventName"] = json!("REMOVE");
+        let records = json!({"Records": [
+            insert("a", Some("user-registration")),
+            modify,
+            insert("b", None),
+            // Another writer's item: left for it.
+            insert("p", Some("processing-test")),
+            remove,
+            insert("a", Some("user-registration")),
+            {"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {"Keys": {}}},
+            insert("c", Some("transactional-email")),
+        ]});
+        assert_eq!(
+            action(&records),
+            Ok(Action::Stream(StreamBatch {
+                ids: vec!["a".into(), "b".into(), "c".into()],
+                records: 8,
+                skipped: 4,
+            }))
+        );
+        assert_eq!(
+            action(&json!({"Records": []})),
+            Ok(Action::Stream(StreamBatch::default()))
+        );
+        // Not a stream: refused whole, naming the record.
+        let sqs = json!({"Records": [insert("a", None), {"eventSource": "aws:sqs", "body": "{}"}]});
+        let err = action(&sqs).unwrap_err();
+        assert!(
+            err.contains("Records[1]") && err.contains("aws:sqs"),
+            "{err}"
+        );
+        assert!(action(&json!({"Records": {}})).is_err());
+    }
+
+    #[test]
+    fn the_role_is_all_unless_crm_role_names_another_and_a_bad_one_names_the_variable() {
+        assert_eq!(Role::parse(None), Ok(Role::All));
+        assert_eq!(Role::parse(Some("all")), Ok(Role::All));
+        assert_eq!(Role::parse(Some("ingest")), Ok(Role::Ingest));
+        assert_eq!(Role::parse(Some("processor")), Ok(Role::Processor));
+        for bad in ["", "Ingest", "sweeper"] {
+            let err = Role::parse(Some(bad)).unwrap_err();
+            assert!(
+                err.contains(ROLE_VAR) && err.contains(&format!("{bad:?}")),
+                "{err}"
+            );
+        }
+        for role in [Role::All, Role::Ingest, Role::Processor] {
+            assert_eq!(Role::parse(Some(role.as_str())), Ok(role));
+        }
+    }
+
+    #[test]
+    fn ingest_refuses_what_is_not_an_event_naming_the_role() {
+        let reason = refused(Role::Ingest, &Action::ProcessNotifications);
+        assert!(
+            reason.contains("CRM_ROLE=ingest") && reason.contains("CRM_ROLE=processor"),
+            "{reason}"
+        );
+        assert!(refused(Role::Ingest, &Action::Stream(StreamBatch::default())).contains("stream"));
     }
 }
