@@ -2,8 +2,10 @@
 //! replacing a table: the four tables keep the Python logical ids, physical names, keys,
 //! index, streams, PITR and billing (and are the ones crm-testkit creates: compared field by
 //! field, so they cannot drift); the parameters are the deployer's; credentials come from the
-//! environment's secrets, with exactly the Python stack's secrets policy; every rule and
-//! schedule of the Python stack reaches the one function.
+//! environment's secrets, with exactly the Python stack's secrets policy; one binary is
+//! deployed as two functions, an ingest function that the event rules reach and a processor
+//! (reserved concurrency 1) that the notifications stream's INSERTs, the sweeps and the
+//! cleanup reach.
 
 #![allow(clippy::unwrap_used)]
 
@@ -234,20 +236,113 @@ fn the_parameters_are_the_python_deployers_and_none_holds_a_credential() {
     }
 }
 
-fn function(template: &Value) -> &Value {
-    &template["Resources"]["CrmFunction"]["Properties"]
+/// The two functions: logical id and `CRM_ROLE`.
+const FUNCTIONS: [(&str, &str); 2] = [
+    ("CrmIngestFunction", "ingest"),
+    ("CrmProcessorFunction", "processor"),
+];
+
+fn function<'a>(template: &'a Value, logical_id: &str) -> &'a Value {
+    let resource = &template["Resources"][logical_id];
+    assert_eq!(
+        resource["Type"], "AWS::Serverless::Function",
+        "no function {logical_id}"
+    );
+    &resource["Properties"]
 }
 
 #[test]
-fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
+fn one_binary_deployed_as_an_ingest_function_and_one_processor() {
     let template = template();
-    let function = function(&template);
-    assert_eq!(function["Runtime"], "provided.al2023");
-    assert_eq!(function["Handler"], "bootstrap");
+    let mut functions: Vec<&str> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, _)| id.as_str().unwrap())
+        .collect();
+    functions.sort_unstable();
+    assert_eq!(functions, ["CrmIngestFunction", "CrmProcessorFunction"]);
+    for (id, role) in FUNCTIONS {
+        let f = function(&template, id);
+        assert_eq!(
+            f["CodeUri"], "target/lambda/lambda/",
+            "{id}: the same binary"
+        );
+        assert_eq!(f["Environment"]["Variables"]["CRM_ROLE"], role, "{id}");
+    }
+    let ingest = function(&template, "CrmIngestFunction");
+    assert!(
+        ingest.get("ReservedConcurrentExecutions").is_none(),
+        "recording takes any concurrency"
+    );
+    assert!(
+        tagged(&ingest["Timeout"], "!Ref", "EnvConfiglambdatimeoutAsString"),
+        "the Python record functions' timeout: {:?}",
+        ingest["Timeout"]
+    );
+    let processor = function(&template, "CrmProcessorFunction");
     assert_eq!(
-        function["Timeout"], 900,
+        processor["ReservedConcurrentExecutions"], 1,
+        "one processor at a time: one HubSpot budget in use, bursts batched"
+    );
+    assert_eq!(
+        processor["Timeout"], 900,
         "as the Python processnotifications"
     );
+    // The outputs name functions that exist.
+    let outputs = &template["Outputs"];
+    assert!(tagged(
+        &outputs["CrmFunctionArn"]["Value"],
+        "!GetAtt",
+        "CrmIngestFunction.Arn"
+    ));
+    assert!(tagged(
+        &outputs["CrmProcessorFunctionArn"]["Value"],
+        "!GetAtt",
+        "CrmProcessorFunction.Arn"
+    ));
+}
+
+#[test]
+fn the_processor_takes_the_notifications_streams_inserts_in_batches() {
+    let template = template();
+    let events = &function(&template, "CrmProcessorFunction")["Events"];
+    let stream = &events["NotificationsStream"];
+    assert_eq!(stream["Type"], "DynamoDB");
+    let props = &stream["Properties"];
+    // The table's existing stream: no table property changes for it.
+    assert!(
+        tagged(&props["Stream"], "!GetAtt", "notifications.StreamArn"),
+        "{:?}",
+        props["Stream"]
+    );
+    assert_eq!(props["StartingPosition"], "LATEST");
+    // A burst of 1,000 is one batch; a single event waits at most the 2 s window.
+    assert_eq!(props["BatchSize"], 1000);
+    assert_eq!(props["MaximumBatchingWindowInSeconds"], 2);
+    assert_eq!(props["BisectBatchOnFunctionError"], true);
+    assert!(props["MaximumRetryAttempts"].as_u64().is_some());
+    // Only INSERTs: the processor's own claims and results (MODIFY) and cleanup's deletes
+    // (REMOVE) must not invoke it again.
+    let filters = props["FilterCriteria"]["Filters"].as_sequence().unwrap();
+    assert_eq!(filters.len(), 1, "{filters:?}");
+    let pattern: serde_json::Value =
+        serde_json::from_str(filters[0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(pattern, serde_json::json!({"eventName": ["INSERT"]}));
+}
+
+#[test]
+fn both_functions_read_the_environments_secrets_with_the_python_stacks_policy() {
+    let template = template();
+    for (id, _) in FUNCTIONS {
+        the_function_reads_the_environments_secrets(function(&template, id), id);
+    }
+}
+
+fn the_function_reads_the_environments_secrets(function: &Value, id: &str) {
+    assert_eq!(function["Runtime"], "provided.al2023", "{id}");
+    assert_eq!(function["Handler"], "bootstrap", "{id}");
     let vars = function["Environment"]["Variables"].as_mapping().unwrap();
     assert!(
         tagged(
@@ -255,7 +350,7 @@ fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
             "!Sub",
             "/${EnvironmentTagName}/"
         ),
-        "{:?}",
+        "{id}: {:?}",
         function["Environment"]["Variables"]["SECRETS_NAMESPACE"]
     );
     assert!(tagged(
@@ -263,11 +358,15 @@ fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
         "!Ref",
         "AWS::StackName"
     ));
-    // Nothing else: no credential variable (they come from the secrets), and no CRM_ENV
-    // (the namespace names the environment).
+    // Nothing else but the role: no credential variable (they come from the secrets), and
+    // no CRM_ENV (the namespace names the environment).
     let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["RUST_LOG", "SECRETS_NAMESPACE", "STACK_NAME"]);
+    assert_eq!(
+        names,
+        ["CRM_ROLE", "RUST_LOG", "SECRETS_NAMESPACE", "STACK_NAME"],
+        "{id}"
+    );
     // CRUD on the four tables, and GetSecretValue on this environment's secrets only.
     let policies = function["Policies"].as_sequence().unwrap();
     let mut crud: Vec<&str> = policies
@@ -275,13 +374,13 @@ fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
         .filter_map(|p| p.get("DynamoDBCrudPolicy"))
         .map(|p| match &p["TableName"] {
             Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().unwrap(),
-            other => panic!("DynamoDBCrudPolicy on {other:?}"),
+            other => panic!("{id}: DynamoDBCrudPolicy on {other:?}"),
         })
         .collect();
     crud.sort_unstable();
     let mut python = PYTHON_TABLES.to_vec();
     python.sort_unstable();
-    assert_eq!(crud, python);
+    assert_eq!(crud, python, "{id}");
     let statements: Vec<&Value> = policies
         .iter()
         .filter_map(|p| p.get("Statement"))
@@ -290,9 +389,9 @@ fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
     assert_eq!(
         policies.len(),
         5,
-        "four CRUD policies and the secrets statement"
+        "{id}: four CRUD policies and the secrets statement"
     );
-    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(statements.len(), 1, "{id}: {statements:?}");
     let secrets = statements[0];
     assert_eq!(secrets["Effect"], "Allow");
     assert_eq!(
@@ -305,25 +404,35 @@ fn the_function_reads_the_environments_secrets_with_the_python_stacks_policy() {
             "!Sub",
             "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:/${EnvironmentTagName}/*"
         ),
-        "{:?}",
+        "{id}: {:?}",
         secrets["Resource"]
     );
 }
 
+/// The events of the function `logical_id`, by name.
+fn events<'a>(template: &'a Value, logical_id: &str) -> &'a serde_norway::Mapping {
+    function(template, logical_id)["Events"]
+        .as_mapping()
+        .unwrap()
+}
+
 #[test]
-fn every_python_rule_and_schedule_reaches_the_function() {
+fn every_python_rule_and_schedule_reaches_the_function_for_it() {
     let template = template();
-    let events = function(&template)["Events"].as_mapping().unwrap();
-    let event = |name: &str| -> &Value {
+    let ingest = events(&template, "CrmIngestFunction");
+    let processor = events(&template, "CrmProcessorFunction");
+    let event = |events: &'_ serde_norway::Mapping, name: &str| -> Value {
         events
             .get(Value::from(name))
             .unwrap_or_else(|| panic!("no event {name}"))
+            .clone()
     };
     let seq = |yaml: &str| serde_norway::from_str::<Value>(yaml).unwrap();
-    // Auth0's bus: registrations (ss) and logins (s), one rule each, as in Python.
+    // Auth0's bus: registrations (ss) and logins (s), one rule each, as in Python: recorded.
     for (name, log_type) in [("Auth0Registrations", "[ss]"), ("Auth0Logins", "[s]")] {
-        let props = &event(name)["Properties"];
-        assert_eq!(event(name)["Type"], "EventBridgeRule", "{name}");
+        let rule = event(ingest, name);
+        let props = &rule["Properties"];
+        assert_eq!(rule["Type"], "EventBridgeRule", "{name}");
         assert!(tagged(
             &props["EventBusName"],
             "!Ref",
@@ -340,10 +449,16 @@ fn every_python_rule_and_schedule_reaches_the_function() {
             "{name}"
         );
     }
-    // thiscovery's bus: the three event types, and process_notifications (a sweep).
+    // thiscovery's bus: the three event types (recorded), and process_notifications (a
+    // sweep, the processor's).
     let mut detail_types = Vec::new();
-    for name in ["ThiscoveryEvents", "ProcessNotificationsRequested"] {
-        let props = &event(name)["Properties"];
+    for (events, name) in [
+        (ingest, "ThiscoveryEvents"),
+        (processor, "ProcessNotificationsRequested"),
+    ] {
+        let rule = event(events, name);
+        let props = &rule["Properties"];
+        assert_eq!(rule["Type"], "EventBridgeRule", "{name}");
         assert!(tagged(
             &props["EventBusName"],
             "!Ref",
@@ -367,7 +482,7 @@ fn every_python_rule_and_schedule_reaches_the_function() {
             "transactional_email"
         ]
     );
-    // The schedules, with the inputs the function dispatches on.
+    // The schedules, with the inputs the function dispatches on: the processor's.
     for (name, rate, action) in [
         (
             "ProcessNotifications",
@@ -376,12 +491,35 @@ fn every_python_rule_and_schedule_reaches_the_function() {
         ),
         ("DailyCleanup", "rate(1 day)", "cleanup"),
     ] {
-        let props = &event(name)["Properties"];
-        assert_eq!(event(name)["Type"], "Schedule", "{name}");
+        let schedule = event(processor, name);
+        let props = &schedule["Properties"];
+        assert_eq!(schedule["Type"], "Schedule", "{name}");
         assert_eq!(props["Schedule"], rate, "{name}");
         let input: serde_json::Value =
             serde_json::from_str(props["Input"].as_str().unwrap()).unwrap();
         assert_eq!(input["action"], action, "{name}");
     }
-    assert_eq!(events.len(), 6, "{events:?}");
+    // Nothing else: the ingest function gets only events to record, the processor only
+    // what asks for processing.
+    let names = |events: &serde_norway::Mapping| -> Vec<String> {
+        let mut names: Vec<String> = events
+            .keys()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(ingest),
+        ["Auth0Logins", "Auth0Registrations", "ThiscoveryEvents"]
+    );
+    assert_eq!(
+        names(processor),
+        [
+            "DailyCleanup",
+            "NotificationsStream",
+            "ProcessNotifications",
+            "ProcessNotificationsRequested"
+        ]
+    );
 }
