@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::auth::{OAuthConfig, TokenManager};
+use crate::budget::{LimiterStats, SharedBudget};
 use crate::contacts::ContactsApi;
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, RateLimit};
@@ -103,6 +104,12 @@ impl Client {
         OAuthApi { client: self }
     }
 
+    /// What the rate limiter has done since the client was built: waits, holds, and with a
+    /// shared budget its reservations, wasted slots and fallbacks.
+    pub fn limiter_stats(&self) -> LimiterStats {
+        self.inner.limiter.stats()
+    }
+
     /// The base URL requests go to.
     pub fn base_url(&self) -> &Url {
         &self.inner.base_url
@@ -146,6 +153,7 @@ pub struct ClientBuilder {
     batch_concurrency: Option<usize>,
     batch_size: Option<usize>,
     api_version: ApiVersion,
+    shared_budget: Option<SharedBudget>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -161,6 +169,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
             .field("api_version", &self.api_version)
+            .field("shared_budget", &self.shared_budget)
             .finish_non_exhaustive()
     }
 }
@@ -196,6 +205,14 @@ impl ClientBuilder {
     /// The client-side rate limit (default [`RateLimit::default`], 100 per 10 s).
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(Some(limit));
+        self
+    }
+
+    /// Share the rate limit with every other process of this HubSpot app through a store
+    /// (see [`budget`](crate::budget)): the limit then holds for all of them together, not
+    /// for each. Needs a rate limit; every process must use the same one.
+    pub fn shared_budget(mut self, budget: SharedBudget) -> Self {
+        self.shared_budget = Some(budget);
         self
     }
 
@@ -294,7 +311,7 @@ impl ClientBuilder {
         let rate_limit = self
             .rate_limit
             .unwrap_or_else(|| Some(RateLimit::default()));
-        let limiter = Limiter::new(rate_limit.as_ref())?;
+        let limiter = Limiter::with_budget(rate_limit.as_ref(), self.shared_budget)?;
         let retry = self.retry.unwrap_or_default();
         if retry.max_attempts == 0 {
             return Err(Error::Config(

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod batch;
+pub mod budget;
 mod client;
 pub mod contacts;
 mod error;

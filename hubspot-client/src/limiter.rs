@@ -40,12 +40,15 @@
 //! 0.954 of the limiter's own 0.955 ceiling. `BENCHMARKS.md` has the current figures,
 //! `benches/HISTORY.md` these runs.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
+use crate::budget::{LimiterStats, Reservation, SharedBudget};
 use crate::error::{Error, Result};
 
 /// "At most `max_requests` per rolling `window`", and how the limiter spends it.
@@ -191,23 +194,122 @@ struct State {
     /// Set when HubSpot said `X-HubSpot-RateLimit-Remaining: 0` or answered 429: no sends
     /// before this.
     hold_until: Option<Instant>,
+    /// The local share used while the shared store is unavailable (shared mode only).
+    fallback: Option<Schedule>,
+    /// Until when the local share is used instead of the store.
+    fallback_until: Option<Instant>,
+}
+
+/// The shared-budget side of a limiter: the store, and the slots this process reserved from
+/// it and has not handed out yet.
+#[derive(Debug)]
+struct Shared {
+    budget: SharedBudget,
+    /// The most slots one reservation takes.
+    block: u32,
+    period_us: u64,
+    tolerance_us: u64,
+    window_us: u64,
+    max_late: Duration,
+    /// Reserved slots not yet handed out, earliest first.
+    slots: Mutex<VecDeque<Instant>>,
+    /// One reservation at a time per process.
+    refill: tokio::sync::Mutex<()>,
+    /// Callers waiting for the refill: the least the next reservation takes.
+    waiting: AtomicU32,
+    /// The size of the last reservation: doubled while blocks are used up, halved when a
+    /// slot went unused.
+    last_block: AtomicU32,
+    /// Whether a slot went unused since the last reservation.
+    wasted_since_refill: AtomicBool,
+    /// The store's recent latency (microseconds, smoothed): reservations start this far ahead.
+    latency_us: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    acquired: AtomicU64,
+    waited: AtomicU64,
+    wait_ns: AtomicU64,
+    holds: AtomicU64,
+    reservations: AtomicU64,
+    slots_reserved: AtomicU64,
+    slots_wasted: AtomicU64,
+    store_errors: AtomicU64,
+    fallbacks: AtomicU64,
+    fallback_acquired: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
 }
 
 /// The limiter a client consults before every attempt, retries included.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     origin: Instant,
+    /// Wall-clock microseconds at `origin`: the shared schedule is kept in wall-clock time
+    /// (the one clock processes share), read through the monotonic clock so a clock step
+    /// inside the process cannot move it.
+    origin_wall_us: u64,
     state: Mutex<State>,
+    shared: Option<Shared>,
+    stats: Stats,
 }
 
 impl Limiter {
+    #[cfg(test)]
     pub(crate) fn new(limit: Option<&RateLimit>) -> Result<Self> {
+        Limiter::with_budget(limit, None)
+    }
+
+    /// A limiter for `limit`, sharing its schedule through `budget` when one is given.
+    pub(crate) fn with_budget(
+        limit: Option<&RateLimit>,
+        budget: Option<SharedBudget>,
+    ) -> Result<Self> {
+        let schedule = limit.map(Schedule::new).transpose()?;
+        let (shared, fallback) = match (budget, limit, &schedule) {
+            (None, _, _) => (None, None),
+            (Some(budget), Some(limit), Some(schedule)) => {
+                let fallback = Schedule::new(&fallback_limit(limit, budget.fallback_share))?;
+                let block = budget.block.unwrap_or_else(|| (limit.steady() / 10).max(1));
+                let shared = Shared {
+                    block,
+                    period_us: schedule.period / 1_000,
+                    tolerance_us: schedule.tolerance / 1_000,
+                    window_us: u64::try_from(limit.window.as_micros()).unwrap_or(u64::MAX),
+                    max_late: Duration::from_nanos(schedule.max_late),
+                    slots: Mutex::new(VecDeque::new()),
+                    refill: tokio::sync::Mutex::new(()),
+                    waiting: AtomicU32::new(0),
+                    last_block: AtomicU32::new(0),
+                    wasted_since_refill: AtomicBool::new(false),
+                    latency_us: AtomicU64::new(0),
+                    budget,
+                };
+                (Some(shared), Some(fallback))
+            }
+            (Some(_), _, _) => {
+                return Err(Error::Config(
+                    "a shared budget needs a rate limit (no_rate_limit was set)".into(),
+                ));
+            }
+        };
+        let origin_wall_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         Ok(Limiter {
             origin: Instant::now(),
+            origin_wall_us,
             state: Mutex::new(State {
-                schedule: limit.map(Schedule::new).transpose()?,
+                schedule,
                 hold_until: None,
+                fallback,
+                fallback_until: None,
             }),
+            shared,
+            stats: Stats::default(),
         })
     }
 
@@ -215,15 +317,73 @@ impl Limiter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until a request may be sent: reserves a slot in arrival order, then sleeps
-    /// until it. A future dropped while it sleeps leaves its slot unused.
+    /// What the limiter has done so far.
+    pub(crate) fn stats(&self) -> LimiterStats {
+        let s = &self.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LimiterStats {
+            acquired: get(&s.acquired),
+            waited: get(&s.waited),
+            wait_time: Duration::from_nanos(get(&s.wait_ns)),
+            holds: get(&s.holds),
+            reservations: get(&s.reservations),
+            slots_reserved: get(&s.slots_reserved),
+            slots_wasted: get(&s.slots_wasted),
+            store_errors: get(&s.store_errors),
+            fallbacks: get(&s.fallbacks),
+            fallback_acquired: get(&s.fallback_acquired),
+        }
+    }
+
+    /// Wall-clock microseconds at `at`, by this process's clock.
+    fn wall_us(&self, at: Instant) -> u64 {
+        let since = u64::try_from(at.saturating_duration_since(self.origin).as_micros())
+            .unwrap_or(u64::MAX);
+        self.origin_wall_us.saturating_add(since)
+    }
+
+    /// The instant of wall-clock time `us`, by this process's clock.
+    fn instant_at(&self, us: u64) -> Instant {
+        let since = Duration::from_micros(us.saturating_sub(self.origin_wall_us));
+        self.origin
+            .checked_add(since)
+            .unwrap_or_else(|| self.origin + MAX_HOLD)
+    }
+
+    /// Waits until a request may be sent. A future dropped while it waits leaves its slot
+    /// unused.
     pub(crate) async fn acquire(&self) {
+        let asked = Instant::now();
+        match &self.shared {
+            None => self.acquire_scheduled(false).await,
+            Some(shared) => self.acquire_shared(shared).await,
+        }
+        bump(&self.stats.acquired, 1);
+        let waited = asked.elapsed();
+        if waited >= Duration::from_millis(1) {
+            bump(&self.stats.waited, 1);
+            bump(
+                &self.stats.wait_ns,
+                u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+            );
+        }
+        metrics::histogram!("hubspot.limiter.wait_seconds").record(waited.as_secs_f64());
+    }
+
+    /// The in-process schedule (or, with `fallback`, the local share): reserves a slot in
+    /// arrival order, then sleeps until it.
+    async fn acquire_scheduled(&self, fallback: bool) {
         loop {
             let (slot, reserved_at, max_late) = {
                 let mut state = self.state();
                 let now = Instant::now();
                 let earliest = state.hold_until.map_or(now, |hold| hold.max(now));
-                match &mut state.schedule {
+                let schedule = if fallback {
+                    state.fallback.as_mut()
+                } else {
+                    state.schedule.as_mut()
+                };
+                match schedule {
                     None => (earliest, now, None),
                     Some(schedule) => {
                         let at =
@@ -249,17 +409,205 @@ impl Limiter {
                 }
             }
             // A hold that arrived while this caller waited (a 429 elsewhere) moves it too.
-            match self.state().hold_until {
-                Some(hold) if hold > reserved_at && hold > Instant::now() => {
+            if self.hold_after(reserved_at).is_some() {
+                continue;
+            }
+            if fallback {
+                bump(&self.stats.fallback_acquired, 1);
+            }
+            return;
+        }
+    }
+
+    /// The hold still in force that was set after `since`, if any.
+    fn hold_after(&self, since: Instant) -> Option<Instant> {
+        match self.state().hold_until {
+            Some(hold) if hold > since && hold > Instant::now() => {
+                tracing::debug!(
+                    wait_ms = (hold - Instant::now()).as_millis() as u64,
+                    "rate limit hold"
+                );
+                Some(hold)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the store is being bypassed for the local share now.
+    fn in_fallback(&self, now: Instant) -> bool {
+        self.state().fallback_until.is_some_and(|until| until > now)
+    }
+
+    /// The shared schedule: a slot this process reserved earlier, or a new block of them.
+    async fn acquire_shared(&self, shared: &Shared) {
+        loop {
+            let now = Instant::now();
+            if self.in_fallback(now) {
+                return self.acquire_scheduled(true).await;
+            }
+            let hold = self.state().hold_until.filter(|h| *h > now);
+            if let Some(slot) = self.take_slot(shared, now, hold) {
+                if slot > now {
+                    tokio::time::sleep_until(slot).await;
+                }
+                let late = Instant::now().saturating_duration_since(slot);
+                if late > shared.max_late {
                     tracing::debug!(
-                        wait_ms = (hold - Instant::now()).as_millis() as u64,
-                        "rate limit hold"
+                        late_ms = late.as_millis() as u64,
+                        "woke late for its shared rate-limit slot"
                     );
+                    shared.wasted_since_refill.store(true, Ordering::Relaxed);
+                    self.wasted(1);
                     continue;
                 }
-                _ => return,
+                if self.hold_after(now).is_some() {
+                    continue;
+                }
+                return;
+            }
+            self.refill(shared).await;
+        }
+    }
+
+    /// The earliest reserved slot still usable at `now` and not before `hold`; the ones
+    /// past their time are dropped as wasted.
+    fn take_slot(&self, shared: &Shared, now: Instant, hold: Option<Instant>) -> Option<Instant> {
+        let mut slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wasted = 0;
+        let mut found = None;
+        while let Some(slot) = slots.pop_front() {
+            let expired = now.saturating_duration_since(slot) > shared.max_late;
+            let held = hold.is_some_and(|h| slot < h);
+            if expired || held {
+                wasted += 1;
+                continue;
+            }
+            found = Some(slot);
+            break;
+        }
+        drop(slots);
+        if wasted > 0 {
+            shared.wasted_since_refill.store(true, Ordering::Relaxed);
+        }
+        self.wasted(wasted);
+        found
+    }
+
+    fn wasted(&self, n: u64) {
+        if n > 0 {
+            bump(&self.stats.slots_wasted, n);
+            metrics::counter!("hubspot.budget.slots_wasted").increment(n);
+        }
+    }
+
+    /// Reserves a block of slots from the store (one caller at a time; the others wait for
+    /// its slots). On a store failure or timeout, switches to the local share.
+    async fn refill(&self, shared: &Shared) {
+        shared.waiting.fetch_add(1, Ordering::AcqRel);
+        let guard = shared.refill.lock().await;
+        // Everyone still waiting for the lock, plus this caller.
+        let demand = shared.waiting.fetch_sub(1, Ordering::AcqRel).max(1);
+        if !shared
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            || self.in_fallback(Instant::now())
+        {
+            return;
+        }
+        // Blocks follow demand: double while they are used up, halve when a slot went
+        // unused, never less than the callers waiting now.
+        let last = shared.last_block.load(Ordering::Relaxed);
+        let adapted = if last == 0 {
+            1
+        } else if shared.wasted_since_refill.swap(false, Ordering::Relaxed) {
+            (last / 2).max(1)
+        } else {
+            last.saturating_mul(2)
+        };
+        let k = adapted.max(demand).min(shared.block);
+        shared.last_block.store(k, Ordering::Relaxed);
+        let asked = Instant::now();
+        // Ask for slots from when the answer is expected, so the first is not already past.
+        let now_us = self
+            .wall_us(asked)
+            .saturating_add(shared.latency_us.load(Ordering::Relaxed));
+        let advance_us = shared.period_us.saturating_mul(u64::from(k));
+        let answer = tokio::time::timeout(
+            shared.budget.store_timeout,
+            shared
+                .budget
+                .store
+                .reserve(now_us, advance_us, shared.window_us),
+        )
+        .await;
+        let took = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let smoothed = shared.latency_us.load(Ordering::Relaxed);
+        shared.latency_us.store(
+            if smoothed == 0 {
+                took
+            } else {
+                (smoothed * 7 + took) / 8
+            },
+            Ordering::Relaxed,
+        );
+        match answer {
+            Ok(Ok(Reservation::Granted { previous_us })) => {
+                let base = previous_us.max(now_us);
+                let mut slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner());
+                for j in 0..u64::from(k) {
+                    let at = base
+                        .saturating_add(j.saturating_mul(shared.period_us))
+                        .saturating_sub(shared.tolerance_us)
+                        .max(now_us);
+                    slots.push_back(self.instant_at(at));
+                }
+                drop(slots);
+                bump(&self.stats.reservations, 1);
+                bump(&self.stats.slots_reserved, u64::from(k));
+                metrics::counter!("hubspot.budget.reservations").increment(1);
+                drop(guard);
+            }
+            Ok(Ok(Reservation::Ahead { tat_us })) => {
+                // Promised further ahead than a window: wait until it is within one.
+                drop(guard);
+                let ready = self.instant_at(tat_us.saturating_sub(shared.window_us));
+                let wait = ready
+                    .saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), MAX_HOLD);
+                tokio::time::sleep(wait).await;
+            }
+            Ok(Err(error)) => {
+                drop(guard);
+                self.fall_back(shared, &error.to_string());
+            }
+            Err(_) => {
+                drop(guard);
+                self.fall_back(
+                    shared,
+                    &format!(
+                        "no answer within {} ms",
+                        shared.budget.store_timeout.as_millis()
+                    ),
+                );
             }
         }
+    }
+
+    fn fall_back(&self, shared: &Shared, reason: &str) {
+        bump(&self.stats.store_errors, 1);
+        bump(&self.stats.fallbacks, 1);
+        metrics::counter!("hubspot.budget.store_errors").increment(1);
+        metrics::counter!("hubspot.budget.fallbacks").increment(1);
+        let until = Instant::now() + shared.budget.retry_store_after;
+        self.state().fallback_until = Some(until);
+        tracing::warn!(
+            reason,
+            share = shared.budget.fallback_share,
+            for_s = shared.budget.retry_store_after.as_secs_f64(),
+            "shared rate budget unavailable: using this process's local share of the limit"
+        );
     }
 
     /// Reads HubSpot's rate-limit headers from a response: when the window has no requests
@@ -277,15 +625,53 @@ impl Limiter {
         self.hold_for(interval);
     }
 
-    /// Holds every send for at least `wait` from now, at most [`MAX_HOLD`].
+    /// Holds every send for at least `wait` from now, at most [`MAX_HOLD`]; with a shared
+    /// budget, every other process's sends too (the shared schedule is pushed past it, in the
+    /// background).
     pub(crate) fn hold_for(&self, wait: Duration) {
         let now = Instant::now();
         let Some(until) = now.checked_add(wait.min(MAX_HOLD)) else {
             return;
         };
-        let mut state = self.state();
-        if state.hold_until.is_none_or(|h| h < until) {
+        {
+            let mut state = self.state();
+            if state.hold_until.is_some_and(|h| h >= until) {
+                return;
+            }
             state.hold_until = Some(until);
+        }
+        bump(&self.stats.holds, 1);
+        metrics::counter!("hubspot.limiter.holds").increment(1);
+        if let (Some(shared), Ok(runtime)) = (&self.shared, tokio::runtime::Handle::try_current()) {
+            // The first slot after the hold is at `tat - tolerance`: push `tat` that much
+            // further so no process sends before `until`.
+            let until_us = self.wall_us(until).saturating_add(shared.tolerance_us);
+            let store = shared.budget.store.clone();
+            let timeout = shared.budget.store_timeout;
+            runtime.spawn(async move {
+                match tokio::time::timeout(timeout, store.hold_until(until_us)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not share a rate-limit hold"),
+                    Err(_) => tracing::warn!("could not share a rate-limit hold: no answer"),
+                }
+            });
+        }
+    }
+}
+
+/// The local share of `limit` a process uses while the store is unavailable.
+fn fallback_limit(limit: &RateLimit, share: u32) -> RateLimit {
+    // Two per window is the least a GCRA can promise (one burst slot and one paced).
+    let max = (limit.max_requests / share.max(1)).max(2);
+    let candidate = RateLimit::new(max, limit.window);
+    if candidate.validate().is_ok() {
+        candidate
+    } else {
+        RateLimit {
+            max_requests: max,
+            window: limit.window,
+            burst: 1,
+            reserve: 0,
         }
     }
 }
@@ -300,3 +686,6 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shared_tests;

@@ -5,6 +5,7 @@
 // Test helpers outside #[test] functions unwrap freely: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod budget;
 mod common;
 mod compat;
 mod effects;

@@ -65,3 +65,10 @@ pub(super) mod token {
     /// The token type (`bearer`).
     pub(in crate::store::dynamodb) const TOKEN_TYPE: &str = "token_type";
 }
+
+// A shared rate budget's item (in the tokens table by default).
+
+/// The [`TYPE`] of a rate budget item.
+pub(super) const BUDGET_ITEM_TYPE: &str = "rate_budget";
+/// The shared schedule's theoretical arrival time, microseconds since the Unix epoch.
+pub(super) const TAT_US: &str = "tat_us";

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 
 mod attr;
+mod budget;
 mod claim;
 mod codec;
 mod lookups;
@@ -22,6 +23,7 @@ mod notifications;
 mod templates;
 mod tokens;
 
+pub use budget::{DynamoBudgetStore, budget_item_id};
 pub use codec::{Item, attr_to_json, json_to_attr, notification_from_item, notification_to_item};
 pub use lookups::DynamoLookupStore;
 pub use notifications::DynamoNotificationStore;
