@@ -1,0 +1,111 @@
+//! What the tests that run the Lambda binary share: the binary, its process settings, the
+//! fixture events, and the world it talks to (FakeHubSpot, FakeCore, DynamoDB Local).
+//!
+//! Each test binary uses part of it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use crm_testkit::core::FakeCore;
+use crm_testkit::dynamodb::DynamoDbLocal;
+use crm_testkit::hubspot::FakeHubSpot;
+use crm_testkit::lambda;
+use serde_json::{Value, json};
+use thiscovery_crm::store::dynamodb::TableNames;
+
+/// The Lambda binary (`examples/lambda.rs`), built by `cargo build --examples`.
+pub fn lambda_binary() -> PathBuf {
+    // target/<profile>/deps/lambda-<hash> -> target/<profile>/examples/lambda
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join("lambda");
+    assert!(
+        binary.exists(),
+        "{} not built: run the suite with scripts/test.sh, or `cargo build --examples` first",
+        binary.display()
+    );
+    binary
+}
+
+/// A fixture event (`thiscovery_crm::testing::fixtures`), by name.
+pub fn fixture(name: &str) -> Value {
+    serde_json::from_str(thiscovery_crm::testing::fixtures::event(name).unwrap()).unwrap()
+}
+
+/// The process settings of every Lambda run here: a clean environment with the variables the
+/// Lambda runtime needs, pointed at a Runtime API (`host:port`, or a URL for cargo-lambda's).
+pub fn lambda_env(cmd: &mut tokio::process::Command, runtime_api: &str) {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(lambda::function_env(runtime_api))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+}
+
+/// What the Lambda talks to: FakeHubSpot (with the task-signup user's contact), FakeCore,
+/// and DynamoDB Local tables seeded with the fixture template and the task-signup lookup.
+pub struct World {
+    /// The fake HubSpot.
+    pub hubspot: FakeHubSpot,
+    /// The fake thiscovery-core.
+    pub core: FakeCore,
+    /// DynamoDB Local (shared by the test process).
+    pub ddb: &'static DynamoDbLocal,
+    /// The stack name: the tables' prefix.
+    pub stack: String,
+    /// The stack's table names.
+    pub tables: TableNames,
+    /// Steven's contact id: the task-signup fixture's `crm_id` is pointed at it.
+    pub steven: String,
+}
+
+/// A [`World`] for environment `e2e`, with the default FakeHubSpot and FakeCore.
+pub async fn world() -> World {
+    world_on(FakeHubSpot::start().await, FakeCore::start().await, "e2e").await
+}
+
+/// [`world`] with this HubSpot and core, the lookups seeded for environment `env`.
+pub async fn world_on(hubspot: FakeHubSpot, core: FakeCore, env: &str) -> World {
+    let steven = hubspot.seed_contact("steven@email.co.uk", [("firstname", "Steven")]);
+    let ddb = DynamoDbLocal::shared().await.unwrap();
+    let stack = ddb.new_stack_with_tables().await.unwrap();
+    let client = ddb.client();
+    let tables = TableNames::for_stack(&stack);
+    thiscovery_crm::testing::seed(
+        &thiscovery_crm::Stores::dynamodb(client, &tables),
+        env,
+        FakeHubSpot::TIMELINE_TEMPLATE_ID,
+    )
+    .await
+    .unwrap();
+    World {
+        hubspot,
+        core,
+        ddb,
+        stack,
+        tables,
+        steven,
+    }
+}
+
+impl World {
+    /// The stack's configuration, pointed at this world.
+    pub fn configure(&self, cmd: &mut tokio::process::Command) {
+        cmd.env("STACK_NAME", &self.stack)
+            .env("CRM_ENV", "e2e")
+            .env("HUBSPOT_BASE_URL", self.hubspot.base_url())
+            .env("HUBSPOT_ACCESS_TOKEN", FakeHubSpot::STATIC_TOKEN)
+            .env("THISCOVERY_CORE_URL", self.core.base_url())
+            .env("THISCOVERY_CORE_API_KEY", self.core.api_key())
+            .env("AWS_ENDPOINT_URL_DYNAMODB", self.ddb.endpoint());
+    }
+
+    /// The task-signup fixture, pointed at Steven's contact.
+    pub fn task_signup(&self) -> Value {
+        let mut signup = fixture("task-signup");
+        signup["detail"]["extra_data"]["crm_id"] = json!(self.steven);
+        signup
+    }
+}
