@@ -18,6 +18,10 @@
 //! | `HUBSPOT_EMAILS_TOKEN_ITEM` | the tokens table item holding the emails app's token set | `hubspot-emails` |
 //! | `HUBSPOT_EMAILS_REFRESH_TOKEN` | a refresh token to start from when the emails tokens item is empty | - |
 //! | `HUBSPOT_EMAILS_RATE_LIMIT` | the emails app's own budget | `HUBSPOT_RATE_LIMIT` |
+//! | `HUBSPOT_BUDGET` | `shared`: every process of an app spends one rate budget, kept in DynamoDB (see [`hubspot_client::budget`]); `local`: each process its own limit | `shared` |
+//! | `HUBSPOT_BUDGET_TABLE` | the table holding the budget items (any table keyed by a string `id`) | `{STACK_NAME}-tokens` |
+//! | `HUBSPOT_BUDGET_ITEM`, `HUBSPOT_EMAILS_BUDGET_ITEM` | each app's budget item: give every stack that uses the app the same table and item | `rate-budget/{token item}` (`rate-budget/hubspot`, `rate-budget/hubspot-emails`) |
+//! | `HUBSPOT_BUDGET_FALLBACK_SHARE` | while DynamoDB does not answer, a process sends `1/N` of the limit | `4` |
 //! | `HUBSPOT_API_VERSION` | HubSpot API version: `2026-09`, `2026-03`, `legacy` (v3 paths) or `latest` | `latest` (`2026-09`) |
 //! | `THISCOVERY_CORE_URL` | thiscovery-core's API | `https://api.thiscovery.org/` for `prod`, `https://{env}-api.thiscovery.org/` otherwise, when the environment is named; else required |
 //! | `THISCOVERY_CORE_API_KEY` | thiscovery-core's `x-api-key` | `aws-api-key` of `{ns}aws-connection`; else required |
@@ -56,12 +60,13 @@ use std::time::Duration;
 
 use hubspot_client::RateLimit;
 use hubspot_client::auth::{ClientCredentials, OAuthConfig, TokenStore};
+use hubspot_client::budget::SharedBudget;
 use secrecy::{ExposeSecret, SecretString};
 
 use self::secrets::{HubSpotApp, SecretError, Secrets};
 use crate::crm::{Crm, CrmConfig, EMAILS_TOKEN_ITEM, MAIN_TOKEN_ITEM, Stores};
 use crate::directory::http::HttpDirectory;
-use crate::store::dynamodb::{DynamoTokenStore, TableNames};
+use crate::store::dynamodb::{DynamoBudgetStore, DynamoTokenStore, TableNames};
 
 /// The stack name the Python deployer gives `{env}`'s stack: the tables' prefix.
 pub fn python_stack_name(env: &str) -> String {
@@ -195,6 +200,8 @@ pub struct StackConfig {
     pub emails_rate_limit: RateLimit,
     /// The HubSpot API version both clients speak.
     pub api_version: hubspot_client::ApiVersion,
+    /// How the HubSpot clients share their rate budget with other processes.
+    pub budget: Budget,
     /// thiscovery-core's base URL.
     pub core_base_url: String,
     /// thiscovery-core's API key.
@@ -215,12 +222,45 @@ impl fmt::Debug for StackConfig {
             .field("emails_hubspot_auth", &self.emails_hubspot_auth)
             .field("emails_rate_limit", &self.emails_rate_limit)
             .field("api_version", &self.api_version)
+            .field("budget", &self.budget)
             .field("core_base_url", &self.core_base_url)
             .field("core_api_key", &"[REDACTED]")
             .field("secrets_namespace", &self.secrets_namespace)
             .field("hubspot_from_secrets", &self.rotation.hubspot)
             .field("core_api_key_from_secrets", &self.rotation.core_api_key)
             .finish()
+    }
+}
+
+/// How the stack's HubSpot clients spend HubSpot's per-app rate limit (`HUBSPOT_BUDGET*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Budget {
+    /// Each process keeps its own limiter: right only when one process calls HubSpot per app.
+    Local,
+    /// Every process of an app reserves its requests from one schedule in DynamoDB
+    /// ([`DynamoBudgetStore`](crate::store::dynamodb::DynamoBudgetStore)).
+    Shared {
+        /// The table of the budget items; `None`: the stack's tokens table.
+        table: Option<String>,
+        /// The main app's budget item.
+        main_item: String,
+        /// The emails app's budget item.
+        emails_item: String,
+        /// While the table does not answer, a process sends `1 / fallback_share` of the limit.
+        fallback_share: u32,
+    },
+}
+
+impl Budget {
+    /// The default: shared, in the tokens table, one item per token item.
+    pub fn shared_in_tokens_table() -> Self {
+        Budget::Shared {
+            table: None,
+            main_item: crate::store::dynamodb::budget_item_id(MAIN_TOKEN_ITEM),
+            emails_item: crate::store::dynamodb::budget_item_id(EMAILS_TOKEN_ITEM),
+            fallback_share: 4,
+        }
     }
 }
 
@@ -331,6 +371,7 @@ struct FromEnv {
     rate_limit: RateLimit,
     emails_rate_limit: RateLimit,
     api_version: hubspot_client::ApiVersion,
+    budget: Budget,
     core_base_url: String,
     core_api_key: Option<SecretString>,
 }
@@ -490,6 +531,60 @@ impl FromEnv {
                 .map_err(|r| invalid("HUBSPOT_API_VERSION", r))?,
             None => hubspot_client::ApiVersion::LATEST,
         };
+        let budget = match opt("HUBSPOT_BUDGET").as_deref().map(str::trim) {
+            None | Some("shared") => {
+                let item = |var: &'static str, app: &Option<HubSpotAuth>, default: &str| {
+                    opt(var).unwrap_or_else(|| {
+                        crate::store::dynamodb::budget_item_id(
+                            app.as_ref()
+                                .and_then(HubSpotAuth::token_item)
+                                .unwrap_or(default),
+                        )
+                    })
+                };
+                let (main, emails) = match &hubspot {
+                    Some((main, emails)) => (Some(main.clone()), emails.clone()),
+                    None => (None, None),
+                };
+                let fallback_share = match opt("HUBSPOT_BUDGET_FALLBACK_SHARE") {
+                    None => 4,
+                    Some(v) => v
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| {
+                            invalid(
+                                "HUBSPOT_BUDGET_FALLBACK_SHARE",
+                                format!("{v:?} is not a whole number >= 1"),
+                            )
+                        })?,
+                };
+                let main_item = item("HUBSPOT_BUDGET_ITEM", &main, MAIN_TOKEN_ITEM);
+                let emails_item = item("HUBSPOT_EMAILS_BUDGET_ITEM", &emails, EMAILS_TOKEN_ITEM);
+                if main_item == emails_item {
+                    return Err(invalid(
+                        "HUBSPOT_EMAILS_BUDGET_ITEM",
+                        format!(
+                            "{emails_item:?} is the main app's budget item too: HubSpot counts each app apart"
+                        ),
+                    ));
+                }
+                Budget::Shared {
+                    table: opt("HUBSPOT_BUDGET_TABLE"),
+                    main_item,
+                    emails_item,
+                    fallback_share,
+                }
+            }
+            Some("local") => Budget::Local,
+            Some(other) => {
+                return Err(invalid(
+                    "HUBSPOT_BUDGET",
+                    format!("{other:?} is neither shared nor local"),
+                ));
+            }
+        };
         let core_base_url = match (opt("THISCOVERY_CORE_URL"), &named_env) {
             (Some(url), _) => url,
             (None, Some(env)) => core_base_url_for(env),
@@ -507,6 +602,7 @@ impl FromEnv {
             rate_limit,
             emails_rate_limit,
             api_version,
+            budget,
             core_base_url,
             core_api_key,
         })
@@ -560,6 +656,7 @@ impl FromEnv {
             emails_hubspot_auth,
             emails_rate_limit: self.emails_rate_limit,
             api_version: self.api_version,
+            budget: self.budget,
             core_base_url: self.core_base_url,
             core_api_key,
             secrets_namespace: self.namespace,
@@ -666,6 +763,26 @@ impl StackConfig {
                 .base_url(&self.hubspot_base_url)
                 .api_version(self.api_version)
                 .rate_limit(limit.clone());
+            if let Budget::Shared {
+                table,
+                main_item,
+                emails_item,
+                fallback_share,
+            } = &self.budget
+            {
+                let item = match app {
+                    HubSpotApp::Main => main_item,
+                    HubSpotApp::Emails => emails_item,
+                };
+                let store = DynamoBudgetStore::new(
+                    dynamodb.clone(),
+                    table.clone().unwrap_or_else(|| tables.tokens.clone()),
+                    item.clone(),
+                );
+                builder = builder.shared_budget(
+                    SharedBudget::new(Arc::new(store)).fallback_share(*fallback_share),
+                );
+            }
             builder = match auth {
                 HubSpotAuth::Static(token) => builder.static_token(token.expose_secret()),
                 HubSpotAuth::OAuth {
@@ -748,6 +865,62 @@ mod tests {
         ("THISCOVERY_CORE_URL", "https://core.example.org/"),
         ("THISCOVERY_CORE_API_KEY", "core-SECRET"),
     ];
+
+    #[test]
+    fn the_rate_budget_is_shared_by_default_and_can_be_local() {
+        let c = StackConfig::from_lookup(env(BASE)).unwrap();
+        assert_eq!(c.budget, Budget::shared_in_tokens_table());
+        let Budget::Shared {
+            table,
+            main_item,
+            emails_item,
+            fallback_share,
+        } = &c.budget
+        else {
+            unreachable!()
+        };
+        assert_eq!(table, &None);
+        assert_eq!(main_item, "rate-budget/hubspot");
+        assert_eq!(emails_item, "rate-budget/hubspot-emails");
+        assert_eq!(*fallback_share, 4);
+
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("HUBSPOT_BUDGET_TABLE", "shared-budgets"),
+            ("HUBSPOT_BUDGET_ITEM", "app-123"),
+            ("HUBSPOT_BUDGET_FALLBACK_SHARE", "8"),
+        ]);
+        let c = StackConfig::from_lookup(env(&vars)).unwrap();
+        assert_eq!(
+            c.budget,
+            Budget::Shared {
+                table: Some("shared-budgets".into()),
+                main_item: "app-123".into(),
+                emails_item: "rate-budget/hubspot-emails".into(),
+                fallback_share: 8,
+            }
+        );
+
+        let mut vars = BASE.to_vec();
+        vars.push(("HUBSPOT_BUDGET", "local"));
+        assert_eq!(
+            StackConfig::from_lookup(env(&vars)).unwrap().budget,
+            Budget::Local
+        );
+
+        for (var, value) in [
+            ("HUBSPOT_BUDGET", "global"),
+            ("HUBSPOT_BUDGET_FALLBACK_SHARE", "0"),
+            ("HUBSPOT_EMAILS_BUDGET_ITEM", "rate-budget/hubspot"),
+        ] {
+            let mut vars = BASE.to_vec();
+            vars.push((var, value));
+            let err = StackConfig::from_lookup(env(&vars))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
 
     #[test]
     fn minimal_configuration_and_defaults() {
