@@ -447,6 +447,7 @@ impl Limiter {
             }
             let hold = self.state().hold_until.filter(|h| *h > now);
             if let Some(slot) = self.take_slot(shared, now, hold) {
+                self.prefetch(shared, slot).await;
                 if slot > now {
                     tokio::time::sleep_until(slot).await;
                 }
@@ -507,15 +508,44 @@ impl Limiter {
         let guard = shared.refill.lock().await;
         // Everyone still waiting for the lock, plus this caller.
         let demand = shared.waiting.fetch_sub(1, Ordering::AcqRel).max(1);
-        if !shared
-            .slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-            || self.in_fallback(Instant::now())
-        {
+        if self.queued(shared) > 0 || self.in_fallback(Instant::now()) {
             return;
         }
+        self.reserve_block(shared, demand, guard, false).await;
+    }
+
+    /// How many reserved slots are waiting to be handed out.
+    fn queued(&self, shared: &Shared) -> usize {
+        shared.slots.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Reserves the next block while the caller that took the last queued slot waits for
+    /// it, when that wait is longer than a store call: a busy process then never waits on
+    /// the store between blocks. Skipped if a reservation is already under way.
+    async fn prefetch(&self, shared: &Shared, slot: Instant) {
+        let latency = Duration::from_micros(shared.latency_us.load(Ordering::Relaxed));
+        let lead = slot.saturating_duration_since(Instant::now());
+        if lead <= latency || self.queued(shared) > 0 {
+            return;
+        }
+        let Ok(guard) = shared.refill.try_lock() else {
+            return;
+        };
+        if self.queued(shared) > 0 || self.in_fallback(Instant::now()) {
+            return;
+        }
+        self.reserve_block(shared, 1, guard, true).await;
+    }
+
+    /// One reservation of a block of at least `demand` slots, under the refill lock.
+    /// `prefetch`: the caller already holds a slot, so it does not wait out an `Ahead`.
+    async fn reserve_block(
+        &self,
+        shared: &Shared,
+        demand: u32,
+        guard: tokio::sync::MutexGuard<'_, ()>,
+        prefetch: bool,
+    ) {
         // Blocks follow demand: double while they are used up, halve when a slot went
         // unused, never less than the callers waiting now.
         let last = shared.last_block.load(Ordering::Relaxed);
@@ -569,6 +599,7 @@ impl Limiter {
                 metrics::counter!("hubspot.budget.reservations").increment(1);
                 drop(guard);
             }
+            Ok(Ok(Reservation::Ahead { .. })) if prefetch => drop(guard),
             Ok(Ok(Reservation::Ahead { tat_us })) => {
                 // Promised further ahead than a window: wait until it is within one.
                 drop(guard);
