@@ -29,6 +29,7 @@
 //! | `CRM_LEASE_SECONDS` | claim lease without a Lambda deadline | `300` |
 //! | `CRM_BATCH_LIMIT` | most notifications one sweep takes (oldest first) | `10000` |
 //! | `CRM_PAGE_SIZE` | notifications a sweep claims and holds at once (two pages in flight) | `1000` |
+//! | `CRM_STORE_CONCURRENCY` | claims (and result writes) a page has in flight at once | `32` |
 //! | `CRM_EMAIL_MAX_AGE_HOURS` | a transactional email recorded longer ago is dead-lettered `expired: not sent` | `72` |
 //!
 //! **Where credentials come from.** A variable set explicitly always wins. The HubSpot apps
@@ -479,6 +480,7 @@ impl FromEnv {
         };
         crm.batch_limit = count("CRM_BATCH_LIMIT", crm.batch_limit)?;
         crm.page_size = count("CRM_PAGE_SIZE", crm.page_size)?;
+        crm.store_concurrency = count("CRM_STORE_CONCURRENCY", crm.store_concurrency)?;
         let hours = count(
             "CRM_EMAIL_MAX_AGE_HOURS",
             (crm.email_max_age.as_secs() / 3600) as usize,

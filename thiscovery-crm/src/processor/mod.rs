@@ -175,9 +175,6 @@ pub(crate) fn parse_each<T>(
     parsed
 }
 
-/// How many claims, and how many write-backs, a page has in flight.
-const STORE_CONCURRENCY: usize = 16;
-
 /// Claims what it can of the `candidates` (notification ids) and processes the claimed
 /// items.
 pub(crate) async fn process_batch(
@@ -209,7 +206,7 @@ pub(crate) async fn process_batch(
                 let result = crm.notifications.claim(&id, claim).await;
                 (id, result)
             })
-            .buffer_unordered(STORE_CONCURRENCY)
+            .buffer_unordered(crm.config.store_concurrency.max(1))
             .collect()
             .await;
     let owner = owner.as_str();
@@ -319,7 +316,7 @@ async fn write_back(
 ) -> Vec<ItemReport> {
     futures_util::stream::iter(work)
         .map(|(n, result)| finish(crm, n, owner, result))
-        .buffered(STORE_CONCURRENCY)
+        .buffered(crm.config.store_concurrency.max(1))
         .collect()
         .await
 }
