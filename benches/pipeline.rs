@@ -8,8 +8,10 @@
 //!
 //! Each row records N mixed notifications (not timed) through `Crm::record`, then times
 //! `Crm::process_pending` called until nothing is pending, against a FakeHubSpot with a strict
-//! rolling window and a client whose `RateLimit` matches it. Rows: in-memory stores, DynamoDB
-//! Local, and the baseline (in-memory, `ClientBuilder::batch_size(1)`: one request per
+//! rolling window and a client whose `RateLimit` matches it. Rows: in-memory stores; the same
+//! with every notification-store call and every shared-budget reservation answering 8 ms
+//! later (`--store-latency-ms`), DynamoDB's in-region round trip without the emulator's
+//! own slowness; DynamoDB Local; and the baseline (in-memory, `ClientBuilder::batch_size(1)`: one request per
 //! notification, as the Python stack does), on a smaller N.
 //!
 //! The rate-limit bound of a row is the least time HubSpot's limit allows for its work:
@@ -35,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Result, bail};
 use crm_testkit::dynamodb::DynamoDbLocal;
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot};
+use hubspot_client::budget::{MemoryBudgetStore, SharedBudget};
 use hubspot_client::{Client, MAX_BATCH, RateLimit};
 use thiscovery_crm::directory::{MemoryDirectory, User};
 use thiscovery_crm::events::Envelope;
@@ -157,6 +160,9 @@ async fn run_row(
         journal,
         writes: world.counting.writes.load(Ordering::Relaxed),
         reads: world.counting.reads.load(Ordering::Relaxed),
+        claim_time: Duration::from_nanos(world.counting.claim_ns.load(Ordering::Relaxed)),
+        complete_time: Duration::from_nanos(world.counting.complete_ns.load(Ordering::Relaxed)),
+        store_concurrency: world.crm.config().store_concurrency,
         rounds: timed.rounds,
         list_pending,
         processed,
@@ -203,6 +209,11 @@ async fn set_up(
         .static_token(FakeHubSpot::STATIC_TOKEN)
         .rate_limit(rate.clone())
         .timeout(Duration::from_secs(30));
+    if row == Row::Latency {
+        // The budget shared as in production, through a store as slow as DynamoDB.
+        let store = MemoryBudgetStore::with_latency(args.store_latency);
+        client = client.shared_budget(SharedBudget::new(Arc::new(store)));
+    }
     if row == Row::Baseline {
         client = client.batch_size(1);
     }
@@ -213,7 +224,11 @@ async fn set_up(
         _ => Stores::memory(),
     };
     testing::seed(&stores, ENV, FakeHubSpot::TIMELINE_TEMPLATE_ID).await?;
-    let counting = Arc::new(CountingStore::new(stores.notifications.clone()));
+    let mut counting = CountingStore::new(stores.notifications.clone());
+    if row == Row::Latency {
+        counting = counting.with_latency(args.store_latency);
+    }
+    let counting = Arc::new(counting);
     let directory = Arc::new(MemoryDirectory::new());
     let envelopes = workload(counts, &hubspot, |id, email| {
         directory.add_user(User::new(id, email).names("Altha", "Alcorn"));
@@ -221,6 +236,9 @@ async fn set_up(
     let mut config = CrmConfig::for_env(ENV);
     if let Some(page_size) = args.page_size {
         config.page_size = page_size;
+    }
+    if let Some(n) = args.store_concurrency {
+        config.store_concurrency = n;
     }
     let crm = Crm::builder()
         .hubspot(client)
@@ -352,10 +370,13 @@ fn progress(
 }
 
 impl Counts {
-    /// The fewest HubSpot requests this work needs: full batches of 100, one per email.
+    /// The fewest HubSpot requests this work needs: full batches of 100, one per email; a
+    /// batch of logins is two (the batch read of the contacts' last login dates, which keeps
+    /// an older login from overwriting a newer one and a login from creating a contact, then
+    /// the upsert).
     fn min_requests(&self) -> usize {
         self.registrations.div_ceil(MAX_BATCH)
-            + self.logins.div_ceil(MAX_BATCH)
+            + 2 * self.logins.div_ceil(MAX_BATCH)
             + self.signups.div_ceil(MAX_BATCH)
             + self.emails
     }

@@ -23,6 +23,12 @@ pub struct CountingStore {
     pub reads: AtomicU64,
     /// `complete` calls, counted whether `on` or not (a progress figure).
     pub completes: AtomicU64,
+    /// Nanoseconds spent inside `claim` calls, summed over calls (counted while `on`).
+    pub claim_ns: AtomicU64,
+    /// Nanoseconds spent inside `complete` calls, summed over calls (counted while `on`).
+    pub complete_ns: AtomicU64,
+    /// Added before every call: a remote store's round trip (zero: none).
+    latency: std::time::Duration,
 }
 
 impl CountingStore {
@@ -34,6 +40,28 @@ impl CountingStore {
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             completes: AtomicU64::new(0),
+            claim_ns: AtomicU64::new(0),
+            complete_ns: AtomicU64::new(0),
+            latency: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Every call answers `latency` later, as a remote store's would (B1's modelled
+    /// DynamoDB row).
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    fn timed(&self, total: &AtomicU64, started: std::time::Instant) {
+        if self.on.load(Ordering::Relaxed) {
+            total.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+
+    async fn round_trip(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
         }
     }
 
@@ -54,27 +82,35 @@ impl CountingStore {
 impl NotificationStore for CountingStore {
     async fn put_if_absent(&self, notification: &Notification) -> Result<PutOutcome, StoreError> {
         self.write();
+        self.round_trip().await;
         self.inner.put_if_absent(notification).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
         self.read();
+        self.round_trip().await;
         self.inner.get(id).await
     }
 
     async fn list_pending(&self) -> Result<Vec<Notification>, StoreError> {
         self.read();
+        self.round_trip().await;
         self.inner.list_pending().await
     }
 
     async fn list_pending_keys(&self) -> Result<Vec<PendingKey>, StoreError> {
         self.read();
+        self.round_trip().await;
         self.inner.list_pending_keys().await
     }
 
     async fn claim(&self, id: &str, claim: &Claim) -> Result<Option<Notification>, StoreError> {
         self.write();
-        self.inner.claim(id, claim).await
+        let started = std::time::Instant::now();
+        self.round_trip().await;
+        let result = self.inner.claim(id, claim).await;
+        self.timed(&self.claim_ns, started);
+        result
     }
 
     async fn complete(
@@ -85,7 +121,11 @@ impl NotificationStore for CountingStore {
     ) -> Result<bool, StoreError> {
         self.write();
         self.completes.fetch_add(1, Ordering::Relaxed);
-        self.inner.complete(id, owner, completion).await
+        let started = std::time::Instant::now();
+        self.round_trip().await;
+        let result = self.inner.complete(id, owner, completion).await;
+        self.timed(&self.complete_ns, started);
+        result
     }
 
     async fn list_processed_before(
@@ -93,11 +133,13 @@ impl NotificationStore for CountingStore {
         threshold: &str,
     ) -> Result<Vec<Notification>, StoreError> {
         self.read();
+        self.round_trip().await;
         self.inner.list_processed_before(threshold).await
     }
 
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
         self.write();
+        self.round_trip().await;
         self.inner.delete_processed(id).await
     }
 }

@@ -58,9 +58,14 @@ pub fn workload(
         by_kind[0].push(event);
     }
     for i in 0..counts.logins {
+        // A user who logs in has registered: thiscovery-core and HubSpot know them (a login
+        // never creates a contact).
+        let address = format!("login{i}@bench.example.org");
+        add_user(&uuid(2, i), &address);
+        hubspot.seed_contact(&address, [("firstname", "Altha")]);
         let mut event = login.clone();
         event["id"] = json!(uuid(0x12, i));
-        event["detail"]["data"]["user_name"] = json!(format!("login{i}@bench.example.org"));
+        event["detail"]["data"]["user_name"] = json!(address);
         by_kind[1].push(event);
     }
     for i in 0..counts.signups {

@@ -32,8 +32,13 @@ OPTIONS:
                                   1/N: a burst of 1 trades back-to-back pairs for pacing
     --reserve <N>                 The client limiter's reserve (default 2% of the limit)
     --page-size <N>               The sweep's page size (default CrmConfig's, 1000)
-    --rows <list>                 Rows to run, comma-separated: memory, dynamodb, baseline
-                                  (default all three)
+    --store-concurrency <N>       Claims and result writes a page has in flight (default
+                                  CrmConfig's, 32)
+    --store-latency-ms <MS>       The latency row's round trip per store call, for the
+                                  notification store and the shared budget's store alike
+                                  (default 8: DynamoDB in-region)
+    --rows <list>                 Rows to run, comma-separated: memory, latency, dynamodb,
+                                  baseline (default all four)
     --no-dynamodb                 Skip the DynamoDB Local row
     -h, --help                    Show this help
 ";
@@ -41,6 +46,7 @@ OPTIONS:
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Row {
     Memory,
+    Latency,
     Dynamo,
     Baseline,
 }
@@ -50,6 +56,7 @@ impl Row {
     pub fn name(self) -> &'static str {
         match self {
             Row::Memory => "batched, in-memory stores",
+            Row::Latency => "batched, modelled DynamoDB latency, shared budget",
             Row::Dynamo => "batched, DynamoDB Local",
             Row::Baseline => "baseline: 1 request/notification, in-memory",
         }
@@ -59,6 +66,7 @@ impl Row {
     pub fn label(self) -> &'static str {
         match self {
             Row::Memory => "memory",
+            Row::Latency => "latency",
             Row::Dynamo => "dynamodb",
             Row::Baseline => "baseline",
         }
@@ -109,6 +117,10 @@ pub struct Args {
     pub mix: Mix,
     pub rate: RateLimit,
     pub page_size: Option<usize>,
+    /// Claims and result writes a page has in flight (default CrmConfig's).
+    pub store_concurrency: Option<usize>,
+    /// The latency row's round trip per store call.
+    pub store_latency: Duration,
     pub rows: Vec<Row>,
 }
 
@@ -126,7 +138,9 @@ pub fn parse_args() -> Result<Option<Args>> {
         },
         rate: RateLimit::new(100, Duration::from_secs(1)),
         page_size: None,
-        rows: vec![Row::Memory, Row::Dynamo, Row::Baseline],
+        store_concurrency: None,
+        store_latency: Duration::from_millis(8),
+        rows: vec![Row::Memory, Row::Latency, Row::Dynamo, Row::Baseline],
     };
     let mut bench_mode = false;
     let (mut burst, mut reserve) = (None, None);
@@ -146,6 +160,10 @@ pub fn parse_args() -> Result<Option<Args>> {
             "--burst" => burst = Some(value(&arg)?.parse()?),
             "--reserve" => reserve = Some(value(&arg)?.parse()?),
             "--page-size" => args.page_size = Some(value(&arg)?.parse()?),
+            "--store-concurrency" => args.store_concurrency = Some(value(&arg)?.parse()?),
+            "--store-latency-ms" => {
+                args.store_latency = Duration::from_millis(value(&arg)?.parse()?)
+            }
             "--rows" => args.rows = parse_rows(&value(&arg)?)?,
             "--no-dynamodb" => args.rows.retain(|r| *r != Row::Dynamo),
             other => bail!("unknown argument {other:?} (see --help)"),
@@ -193,6 +211,7 @@ fn parse_rows(value: &str) -> Result<Vec<Row>> {
         .split(',')
         .map(|r| match r.trim() {
             "memory" => Ok(Row::Memory),
+            "latency" => Ok(Row::Latency),
             "dynamodb" => Ok(Row::Dynamo),
             "baseline" => Ok(Row::Baseline),
             other => bail!("unknown row {other:?} (memory, dynamodb, baseline)"),

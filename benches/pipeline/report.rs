@@ -23,6 +23,12 @@ pub struct Measured {
     pub journal: JournalStats,
     pub writes: u64,
     pub reads: u64,
+    /// Time spent inside claims, summed over calls.
+    pub claim_time: std::time::Duration,
+    /// Time spent inside result writes, summed over calls.
+    pub complete_time: std::time::Duration,
+    /// Claims (and result writes) in flight at once.
+    pub store_concurrency: usize,
     pub rounds: usize,
     /// One `list_pending_keys` of the recorded items, measured before the timed phase.
     pub list_pending: Duration,
@@ -112,7 +118,7 @@ fn details(out: &mut String, m: &Measured, args: &Args) {
         .collect();
     let _ = writeln!(
         out,
-        "- {}: {} registrations, {} logins, {} task signups, {} emails; minimum {} requests, sent {} ({}); {} processing round(s); store reads (calls) {}; setup (not timed) {:.1} s, in which one list_pending_keys of the {} items took {:.2} s; wall = {:.2} s to the first request + {:.2} s of requests (of which {:.2} s in gaps > 3 periods) + {:.2} s after the last; busiest rolling window {} of {} requests",
+        "- {}: {} registrations, {} logins, {} task signups, {} emails; minimum {} requests, sent {} ({}); {} processing round(s); store reads (calls) {}; setup (not timed) {:.1} s, in which one list_pending_keys of the {} items took {:.2} s; wall = {:.2} s to the first request + {:.2} s of requests (of which {:.2} s in gaps > 3 periods) + {:.2} s after the last; busiest rolling window {} of {} requests; store time: claims {:.1} ms each ({:.2} s at {} in flight), result writes {:.1} ms each ({:.2} s)",
         m.row.name(),
         m.counts.registrations,
         m.counts.logins,
@@ -132,5 +138,15 @@ fn details(out: &mut String, m: &Measured, args: &Args) {
         m.journal.tail.as_secs_f64(),
         m.journal.busiest_window,
         args.rate.max_requests,
+        per_call_ms(m.claim_time, m.processed + m.dlq + m.other),
+        m.claim_time.as_secs_f64() / m.store_concurrency.max(1) as f64,
+        m.store_concurrency,
+        per_call_ms(m.complete_time, m.processed + m.dlq + m.other),
+        m.complete_time.as_secs_f64() / m.store_concurrency.max(1) as f64,
     );
+}
+
+/// Mean milliseconds per call of `total` over `calls`.
+fn per_call_ms(total: std::time::Duration, calls: usize) -> f64 {
+    total.as_secs_f64() * 1000.0 / calls.max(1) as f64
 }
