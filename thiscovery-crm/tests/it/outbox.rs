@@ -211,7 +211,11 @@ async fn claims_and_write_backs_let_the_rest_of_the_task_run() {
     let mut st = stores(Backend::Memory).await;
     let tracking = std::sync::Arc::new(Tracking::new(st.notifications.clone()));
     st.notifications = tracking.clone();
-    let s = stack_on(st, FakeHubSpot::start().await).await;
+    let mut s = stack_on(st, FakeHubSpot::start().await).await;
+    // More items than claims in flight, so the claims take several rounds.
+    let mut config = s.crm.config().clone();
+    config.store_concurrency = 16;
+    s.crm = s.crm.clone().with_config(config);
     let n = 60;
     for i in 0..n {
         record(&s.crm, &email_event(i)).await;
