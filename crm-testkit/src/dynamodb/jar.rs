@@ -168,15 +168,24 @@ impl JavaProcess {
     fn spawn(jar_dir: &Path, port: u16, data_dir: Option<&Path>) -> Result<Self, HarnessError> {
         let java = java_executable();
         let log = log_path();
+        // Absolute, since java runs in another working directory (below).
+        let jar_dir = jar_dir
+            .canonicalize()
+            .unwrap_or_else(|_| jar_dir.to_path_buf());
+        let data_dir = data_dir.map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()));
+        let data_dir = data_dir.as_deref();
         let mut shell = Command::new("sh")
             .arg("-c")
             .arg(SCRIPT)
             .arg("crm-testkit-dynamodb-local")
             .arg(&java)
-            .arg(jar_dir)
+            .arg(&jar_dir)
             .arg(port.to_string())
             .arg(&log)
             .arg(data_dir.map(Path::as_os_str).unwrap_or_default())
+            // DynamoDB Local writes dynamodb-local-metadata.json into its working directory:
+            // keep that out of the caller's tree.
+            .current_dir(std::env::temp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

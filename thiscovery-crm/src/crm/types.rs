@@ -66,7 +66,20 @@ impl CrmConfig {
     }
 }
 
-/// Why an event was refused before anything was recorded.
+/// Why an event was refused before anything was recorded; also the one error type every
+/// [`Crm`](crate::Crm) entry point's error converts into: `handle` and `record` return it, and
+/// the [`StoreError`] of `process_pending`, `process_ids` and `cleanup` converts with `?`.
+///
+/// ```no_run
+/// use thiscovery_crm::{Crm, HandleError};
+/// use thiscovery_crm::events::Envelope;
+///
+/// async fn record_then_sweep(crm: &Crm, event: &Envelope) -> Result<usize, HandleError> {
+///     crm.handle(event).await?;
+///     let summary = crm.process_pending().await?; // a StoreError, converted
+///     Ok(summary.items.len())
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandleError {

@@ -9,6 +9,65 @@
 //! This module holds the envelope, the `detail-type` constants and [`EventError`]; the
 //! payloads live one family a file (`auth0`, `task_signup`, `email`), all read with the
 //! JSON-path reader in `reader`, and are re-exported here.
+//!
+//! # What each event looks like
+//!
+//! Whole events as EventBridge delivers them (the samples this crate's tests use); the
+//! payload types read their `detail`.
+//!
+//! An Auth0 signup (`detail.data.type` `ss`): becomes a `user-registration` notification (a contact upserted, its id written back to thiscovery-core):
+//!
+//! ```json
+#![doc = include_str!("../../tests/fixtures/events/auth0-registration.json")]
+//! ```
+//!
+//! An Auth0 login (`s`): a `user-login` notification (the contact's last login date):
+//!
+//! ```json
+#![doc = include_str!("../../tests/fixtures/events/auth0-login.json")]
+//! ```
+//!
+//! A task signup from thiscovery-core: a `task-signup` notification (a timeline event on the contact):
+//!
+//! ```json
+#![doc = include_str!("../../tests/fixtures/events/task-signup.json")]
+//! ```
+//!
+//! A transactional email to a user (by thiscovery user id): a `transactional-email` notification (a single-send):
+//!
+//! ```json
+#![doc = include_str!("../../tests/fixtures/events/transactional-email-to-user.json")]
+//! ```
+//!
+//! A transactional email to an address:
+//!
+//! ```json
+#![doc = include_str!("../../tests/fixtures/events/transactional-email-to-address.json")]
+//! ```
+//!
+//! A Qualtrics custom email (`custom_email`): handled as a transactional email:
+//!
+//! ```json
+#![doc = include_str!("../../tests/fixtures/events/custom-email.json")]
+//! ```
+//!
+//! Each parses and is recorded as the notification type named above:
+//!
+//! ```
+//! use thiscovery_crm::events::Envelope;
+//!
+//! for json in [
+//!     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/auth0-registration.json")),
+//!     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/auth0-login.json")),
+//!     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/task-signup.json")),
+//!     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/transactional-email-to-user.json")),
+//!     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/transactional-email-to-address.json")),
+//!     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/custom-email.json")),
+//! ] {
+//!     let envelope = Envelope::from_slice(json.as_bytes()).unwrap();
+//!     assert!(envelope.id.is_some(), "{}", envelope.detail_type);
+//! }
+//! ```
 
 mod auth0;
 mod email;

@@ -347,6 +347,81 @@ pub struct EmailTemplate {
     pub custom_properties: Vec<TemplateProperty>,
 }
 
+impl TemplateProperty {
+    /// A property a send may supply.
+    pub fn optional(name: impl Into<String>) -> Self {
+        TemplateProperty {
+            name: name.into(),
+            required: false,
+        }
+    }
+
+    /// A property a send must supply.
+    pub fn required(name: impl Into<String>) -> Self {
+        TemplateProperty {
+            name: name.into(),
+            required: true,
+        }
+    }
+}
+
+impl EmailTemplate {
+    /// A template named `id` (what events name it by) sending HubSpot's transactional email
+    /// `hs_template_id`, with no `From`, no cc/bcc and no declared properties.
+    ///
+    /// ```
+    /// use thiscovery_crm::store::{EmailTemplate, TemplateProperty};
+    ///
+    /// let template = EmailTemplate::new("participant_welcome", "63581930")
+    ///     .from("thiscovery <support@thiscovery.org>")
+    ///     .bcc(["audit@thiscovery.org"])
+    ///     .contact_property(TemplateProperty::required("firstname"))
+    ///     .custom_property(TemplateProperty::optional("project_name"));
+    /// assert_eq!(template.hs_template_id, "63581930");
+    /// ```
+    pub fn new(id: impl Into<String>, hs_template_id: impl Into<String>) -> Self {
+        EmailTemplate {
+            id: id.into(),
+            hs_template_id: hs_template_id.into(),
+            from: None,
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            contact_properties: Vec::new(),
+            custom_properties: Vec::new(),
+        }
+    }
+
+    /// The `From` header.
+    pub fn from(mut self, from: impl Into<String>) -> Self {
+        self.from = Some(from.into());
+        self
+    }
+
+    /// Cc addresses.
+    pub fn cc<I: IntoIterator<Item = S>, S: Into<String>>(mut self, addresses: I) -> Self {
+        self.cc = addresses.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Bcc addresses.
+    pub fn bcc<I: IntoIterator<Item = S>, S: Into<String>>(mut self, addresses: I) -> Self {
+        self.bcc = addresses.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Declares a contact property the template uses.
+    pub fn contact_property(mut self, property: TemplateProperty) -> Self {
+        self.contact_properties.push(property);
+        self
+    }
+
+    /// Declares a custom property the template uses.
+    pub fn custom_property(mut self, property: TemplateProperty) -> Self {
+        self.custom_properties.push(property);
+        self
+    }
+}
+
 /// The `HubspotEmailTemplates` table.
 #[async_trait]
 pub trait TemplateStore: Send + Sync + fmt::Debug {

@@ -80,6 +80,21 @@ pub struct TableNames {
 }
 
 impl TableNames {
+    /// These four names, as they are (tables named without a common prefix).
+    pub fn new(
+        notifications: impl Into<String>,
+        templates: impl Into<String>,
+        lookups: impl Into<String>,
+        tokens: impl Into<String>,
+    ) -> Self {
+        TableNames {
+            notifications: notifications.into(),
+            templates: templates.into(),
+            lookups: lookups.into(),
+            tokens: tokens.into(),
+        }
+    }
+
     /// The production names for a stack (the table prefix).
     pub fn for_stack(stack: &str) -> Self {
         TableNames {
