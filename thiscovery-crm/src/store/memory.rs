@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     Claim, Completion, EmailTemplate, LookupStore, NotificationStore, PendingKey, ProcessedCursor,
-    ProcessedPage, PutOutcome, StoreError, TemplateStore,
+    ProcessedPage, PutOutcome, Replay, StoreError, TemplateStore, stored_json,
 };
 use crate::notification::{Notification, ProcessingStatus};
 
@@ -35,6 +35,8 @@ struct State {
     items: BTreeMap<String, Notification>,
     /// Every version of every item with when it was written (only kept with an index lag).
     history: HashMap<String, Vec<(Instant, Option<Notification>)>>,
+    /// Replays noted on items (`replay_count`, `replay_note`), by id.
+    replays: HashMap<String, (u32, String)>,
 }
 
 impl MemoryNotificationStore {
@@ -86,6 +88,7 @@ impl MemoryNotificationStore {
                 .push((Instant::now(), None));
         }
         state.items.remove(id);
+        state.replays.remove(id);
     }
 
     /// What the index shows: each item as it was `index_lag` ago.
@@ -236,6 +239,52 @@ impl NotificationStore for MemoryNotificationStore {
         ))
     }
 
+    async fn list_status(&self, status: ProcessingStatus) -> Result<Vec<Notification>, StoreError> {
+        let state = self.lock();
+        Ok(self
+            .indexed(&state)
+            .into_iter()
+            .filter(|n| n.status == status)
+            .collect())
+    }
+
+    async fn replay(&self, id: &str, replay: &Replay) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(item) = state.items.get(id) else {
+            return Ok(false);
+        };
+        if item.status != ProcessingStatus::Dlq {
+            return Ok(false);
+        }
+        let mut item = item.clone();
+        item.status = ProcessingStatus::Retrying;
+        item.fail_count = 0;
+        item.modified = replay.modified.clone();
+        item.lease_owner = None;
+        item.lease_expires_ms = None;
+        item.unfinished_attempts = 0;
+        self.write(&mut state, item);
+        let noted = state.replays.entry(id.to_owned()).or_default();
+        noted.0 += 1;
+        noted.1 = replay.note.clone();
+        Ok(true)
+    }
+
+    async fn get_stored(
+        &self,
+        id: &str,
+    ) -> Result<Option<serde_json::Map<String, Value>>, StoreError> {
+        let state = self.lock();
+        Ok(state.items.get(id).map(|n| {
+            let mut stored = stored_json(n);
+            if let Some((count, note)) = state.replays.get(id) {
+                stored.insert("replay_count".into(), Value::from(*count));
+                stored.insert("replay_note".into(), Value::from(note.clone()));
+            }
+            stored
+        }))
+    }
+
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
         let mut state = self.lock();
         match state.items.get(id) {
@@ -295,5 +344,58 @@ impl LookupStore for MemoryLookupStore {
     async fn put_lookup(&self, key: &str, details: &Value) -> Result<(), StoreError> {
         lock(&self.items).insert(key.to_owned(), details.clone());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notification::NotificationType;
+    use crate::store::StatusKey;
+
+    fn item(id: &str, status: ProcessingStatus) -> Notification {
+        let mut n = Notification::new(
+            id,
+            NotificationType::TransactionalEmail,
+            "label",
+            serde_json::json!({"template_name": "t"}),
+            time::OffsetDateTime::now_utc(),
+        );
+        n.status = status;
+        n.fail_count = 3;
+        n.error_message = Some("template \"t\" not found".into());
+        n
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_is_listed_replayed_once_and_noted() {
+        let store = MemoryNotificationStore::new();
+        store.insert(item("d", ProcessingStatus::Dlq));
+        let processed = item("p", ProcessingStatus::Processed);
+        store.insert(processed.clone());
+        let dlq = store.list_status(ProcessingStatus::Dlq).await.unwrap();
+        assert_eq!(dlq.len(), 1);
+        assert_eq!(dlq[0].id, "d");
+        let keys = store
+            .list_status_keys(ProcessingStatus::Processed)
+            .await
+            .unwrap();
+        assert_eq!(keys, vec![StatusKey::from(&processed)]);
+
+        let replay = Replay::new("2026-01-01 00:00:00+00:00", "replayed by a test");
+        assert!(!store.replay("p", &replay).await.unwrap(), "not dlq");
+        assert!(!store.replay("nope", &replay).await.unwrap());
+        assert!(store.replay("d", &replay).await.unwrap());
+        assert!(!store.replay("d", &replay).await.unwrap(), "no longer dlq");
+        let n = store.get("d").await.unwrap().unwrap();
+        assert_eq!(n.status, ProcessingStatus::Retrying);
+        assert_eq!(n.fail_count, 0);
+        assert_eq!(n.error_message.as_deref(), Some("template \"t\" not found"));
+        let stored = store.get_stored("d").await.unwrap().unwrap();
+        assert_eq!(stored["replay_count"], 1);
+        assert_eq!(stored["replay_note"], "replayed by a test");
+        assert_eq!(stored["processing_status"], "retrying");
+        assert_eq!(stored["processing_fail_count"], 0);
+        assert!(store.get_stored("nope").await.unwrap().is_none());
     }
 }

@@ -229,6 +229,140 @@ pub trait NotificationStore: Send + Sync + fmt::Debug {
 
     /// Deletes an item if it is still `processed`; returns whether it did.
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every item with `status`, whole, through every page of the status index (eventually
+    /// consistent); no order is promised. What an operator's `crm dlq list` reads.
+    ///
+    /// The default implementation answers the pending statuses through
+    /// [`list_pending`](Self::list_pending) and `processed` through
+    /// [`list_processed_before`](Self::list_processed_before), and refuses `dlq`
+    /// ([`StoreError::Rejected`]): the memory and DynamoDB stores override it.
+    async fn list_status(&self, status: ProcessingStatus) -> Result<Vec<Notification>, StoreError> {
+        match status {
+            ProcessingStatus::New | ProcessingStatus::Retrying | ProcessingStatus::Processing => {
+                Ok(self
+                    .list_pending()
+                    .await?
+                    .into_iter()
+                    .filter(|n| n.status == status)
+                    .collect())
+            }
+            ProcessingStatus::Processed => self.list_processed_before("\u{10FFFF}").await,
+            ProcessingStatus::Dlq => Err(not_supported("list dlq items")),
+        }
+    }
+
+    /// Like [`list_status`](Self::list_status), but only each item's [`StatusKey`] (on
+    /// DynamoDB a projection of the status index: no details are read), for counts and ages.
+    ///
+    /// The default implementation reads whole items through `list_status`.
+    async fn list_status_keys(
+        &self,
+        status: ProcessingStatus,
+    ) -> Result<Vec<StatusKey>, StoreError> {
+        Ok(self
+            .list_status(status)
+            .await?
+            .iter()
+            .map(StatusKey::from)
+            .collect())
+    }
+
+    /// Puts a dead-lettered item back in the outbox: if it is still `dlq`, it becomes
+    /// `retrying` with a fresh attempt count (`processing_fail_count` 0, no lease, no
+    /// unfinished attempts), and the replay is noted on the item (attributes
+    /// `replay_count`, one more each time, and `replay_note`); `processing_error_message` is
+    /// kept, as the Python stack keeps it. Returns whether the item was replayed (`false`:
+    /// gone, or no longer `dlq`). Everything else on the item stays as it is, so the Python
+    /// stack still reads it.
+    ///
+    /// The default implementation refuses ([`StoreError::Rejected`]); the memory and
+    /// DynamoDB stores implement it.
+    async fn replay(&self, id: &str, replay: &Replay) -> Result<bool, StoreError> {
+        let _ = (id, replay);
+        Err(not_supported("replay a dead-lettered item"))
+    }
+
+    /// The item with this id as stored, every attribute, as JSON (DynamoDB's values
+    /// converted as [`dynamodb::attr_to_json`] converts them), for an operator to read
+    /// (`crm show`). Strongly consistent.
+    ///
+    /// The default implementation shows what [`get`](Self::get) reads, in the table's
+    /// attribute names.
+    async fn get_stored(
+        &self,
+        id: &str,
+    ) -> Result<Option<serde_json::Map<String, Value>>, StoreError> {
+        Ok(self.get(id).await?.map(|n| stored_json(&n)))
+    }
+}
+
+/// `n` in the table's attribute names, as JSON.
+pub(crate) fn stored_json(n: &Notification) -> serde_json::Map<String, Value> {
+    dynamodb::notification_to_item(n)
+        .iter()
+        .filter_map(|(name, attr)| {
+            dynamodb::attr_to_json(attr)
+                .ok()
+                .map(|value| (name.clone(), value))
+        })
+        .collect()
+}
+
+fn not_supported(operation: &str) -> StoreError {
+    StoreError::Rejected {
+        operation: operation.to_owned(),
+        message: "this store does not support it".to_owned(),
+    }
+}
+
+/// How [`NotificationStore::replay`] notes a replay on the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Replay {
+    /// The `modified` stamp to write (the tables' string form).
+    pub modified: String,
+    /// The note written to `replay_note`: when, by whom, and the error it was dead-lettered
+    /// with.
+    pub note: String,
+}
+
+impl Replay {
+    /// A replay stamped `modified`, noted `note`.
+    pub fn new(modified: impl Into<String>, note: impl Into<String>) -> Self {
+        Replay {
+            modified: modified.into(),
+            note: note.into(),
+        }
+    }
+}
+
+/// What a listing by status knows of an item ([`NotificationStore::list_status_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatusKey {
+    /// The notification's id.
+    pub id: String,
+    /// Its `type` attribute as stored (also one this stack does not handle).
+    pub kind: String,
+    /// Its status, as the (eventually consistent) listing saw it.
+    pub status: ProcessingStatus,
+    /// When it was recorded (the tables' string form).
+    pub created: String,
+    /// Until when its claim holds, epoch milliseconds, if it has one.
+    pub lease_expires_ms: Option<i64>,
+}
+
+impl From<&Notification> for StatusKey {
+    fn from(n: &Notification) -> Self {
+        StatusKey {
+            id: n.id.clone(),
+            kind: n.kind.as_str().to_owned(),
+            status: n.status,
+            created: n.created.clone(),
+            lease_expires_ms: n.lease_expires_ms,
+        }
+    }
 }
 
 /// Where a page of [`NotificationStore::processed_page`] ends: the last item read.

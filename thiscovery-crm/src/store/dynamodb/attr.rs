@@ -32,6 +32,11 @@ pub(super) const LEASE_OWNER: &str = "lease_owner";
 /// Claims made since the last result was written (added by this stack): a claim adds one,
 /// a result removes it, so more than one means earlier attempts ended without a result.
 pub(super) const UNFINISHED_ATTEMPTS: &str = "unfinished_attempts";
+/// How many times an operator put the item back from `dlq` (added by this stack: `crm
+/// replay`).
+pub(super) const REPLAY_COUNT: &str = "replay_count";
+/// The last replay's note: when, by whom, and the error it had been dead-lettered with.
+pub(super) const REPLAY_NOTE: &str = "replay_note";
 /// The notifications table's index: hash [`PROCESSING_STATUS`], range [`CREATED`].
 pub(super) const STATUS_INDEX: &str = "processing-status-index";
 

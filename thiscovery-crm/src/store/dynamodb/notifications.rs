@@ -6,17 +6,19 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::attr::{
     CREATED, ID, LEASE_EXPIRES, LEASE_OWNER, MODIFIED, PROCESSING_ERROR_MESSAGE,
-    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, STATUS_INDEX, TYPE, UNFINISHED_ATTEMPTS,
+    PROCESSING_FAIL_COUNT, PROCESSING_STATUS, REPLAY_COUNT, REPLAY_NOTE, STATUS_INDEX, TYPE,
+    UNFINISHED_ATTEMPTS,
 };
 use super::claim::CLAIM_CONDITION;
 use super::codec::{
-    Item, ItemReader, n, notification_from_item, notification_to_item, pending_key_from_item, s,
+    Item, ItemReader, attr_to_json, n, notification_from_item, notification_to_item,
+    pending_key_from_item, s,
 };
 use super::{Read, get_item, is_condition_failure, sdk};
 use crate::notification::{Notification, NotificationType, ProcessingStatus};
 use crate::store::{
     Claim, Completion, NotificationStore, PendingKey, ProcessedCursor, ProcessedKey, ProcessedPage,
-    PutOutcome, StoreError,
+    PutOutcome, Replay, StatusKey, StoreError,
 };
 
 /// The notifications table in DynamoDB.
@@ -286,6 +288,92 @@ impl NotificationStore for DynamoNotificationStore {
             None => None,
         };
         Ok(page)
+    }
+
+    async fn list_status(&self, status: ProcessingStatus) -> Result<Vec<Notification>, StoreError> {
+        self.query_status(status, None).await
+    }
+
+    async fn list_status_keys(
+        &self,
+        status: ProcessingStatus,
+    ) -> Result<Vec<StatusKey>, StoreError> {
+        let query = self
+            .status_query(status)
+            .key_condition_expression("#s = :s")
+            .projection_expression("#id, #c, #s, #l, #t")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_names("#c", CREATED)
+            .expression_attribute_names("#l", LEASE_EXPIRES)
+            .expression_attribute_names("#t", TYPE);
+        self.all_pages(query, &format!("{status} keys"), |table, item| {
+            let r = ItemReader::new(table, item);
+            Ok(StatusKey {
+                id: r.string(ID)?,
+                kind: r.opt_string(TYPE)?.unwrap_or_default(),
+                status: r.parsed(PROCESSING_STATUS)?,
+                created: r.string(CREATED)?,
+                lease_expires_ms: r.lease(),
+            })
+        })
+        .await
+    }
+
+    async fn replay(&self, id: &str, replay: &Replay) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(ID, s(id))
+            .condition_expression(format!("attribute_exists({ID}) AND #s = :dlq"))
+            .update_expression(format!(
+                "SET #s = :retrying, {PROCESSING_FAIL_COUNT} = :zero, {MODIFIED} = :modified, \
+                 {REPLAY_NOTE} = :note ADD {REPLAY_COUNT} :one \
+                 REMOVE {LEASE_OWNER}, {LEASE_EXPIRES}, {UNFINISHED_ATTEMPTS}"
+            ))
+            .expression_attribute_names("#s", PROCESSING_STATUS)
+            .expression_attribute_values(":dlq", s(ProcessingStatus::Dlq.as_str()))
+            .expression_attribute_values(":retrying", s(ProcessingStatus::Retrying.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":modified", s(&replay.modified))
+            .expression_attribute_values(":note", s(&replay.note))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk(format!("replay notification in {}", self.table), e)),
+        }
+    }
+
+    async fn get_stored(
+        &self,
+        id: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let Some(item) = get_item(
+            &self.client,
+            &self.table,
+            id,
+            Read::Consistent,
+            "notification",
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        item.iter()
+            .map(|(name, attr)| {
+                attr_to_json(attr)
+                    .map(|value| (name.clone(), value))
+                    .map_err(|reason| StoreError::Corrupt {
+                        table: self.table.clone(),
+                        id: id.to_owned(),
+                        reason: format!("{name}: {reason}"),
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     async fn delete_processed(&self, id: &str) -> Result<bool, StoreError> {
