@@ -9,6 +9,7 @@
 //! | `GET /v1/user?email=...` (also `/v1/userv2`) | the user with that email (case-insensitive), or `404` |
 //! | `GET /v1/user?anon_project_specific_user_id=...` (also `/v1/userv2`) | the user that anonymous project-specific id belongs to, or `404` |
 //! | `PATCH /v1/user/{id}` (also `/v1/userv2/{id}`) | JSON Patch (`replace`/`add` of top-level fields); applied to the user, recorded (see [`FakeCore::crm_id_patches`]); `204`, `404`, or `400` for a bad body |
+//! | `GET /v1/users?page_size=N[&after=ID]` | a page of every user, ordered by id: `{"users": [...], "next": <last id, or null after the last page>}`; `page_size` 1-100 (else `400`). thiscovery-core's list call is an assumption of this stack (the Python stack never listed users): see `thiscovery_crm::directory::backfill` |
 //! | `GET /v1/project` | every project, each with `id`, `name` and `tasks: [{id, name, description, ...}]` |
 //! | `GET /v1/project/{id}` | one project, or `404` |
 //!
@@ -395,6 +396,7 @@ fn route(state: &mut State, request: &Request) -> (u16, Option<Value>) {
     let segments: Vec<&str> = request.url.path().trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("GET", ["v1", "user" | "userv2"]) => find_user(state, request),
+        ("GET", ["v1", "users"]) => list_users(state, request),
         ("GET", ["v1", "user" | "userv2", id]) => user_by_id(state, id),
         ("PATCH", ["v1", "user" | "userv2", id]) => patch_user(state, id, &request.body),
         ("GET", ["v1", "project"]) => (200, Some(Value::Array(state.projects.clone()))),
@@ -412,6 +414,33 @@ fn route(state: &mut State, request: &Request) -> (u16, Option<Value>) {
             ),
         ),
     }
+}
+
+fn list_users(state: &State, request: &Request) -> (u16, Option<Value>) {
+    let query: BTreeMap<String, String> = request.url.query_pairs().into_owned().collect();
+    let page_size = match query.get("page_size").map(|p| p.parse::<usize>()) {
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        _ => return error(400, "page_size must be a whole number from 1 to 100"),
+    };
+    let after = query.get("after");
+    let mut page: Vec<Value> = state
+        .users
+        .iter()
+        .filter(|(id, _)| after.is_none_or(|a| id.as_str() > a.as_str()))
+        .take(page_size + 1)
+        .map(|(_, user)| Value::Object(user.clone()))
+        .collect();
+    let more = page.len() > page_size;
+    page.truncate(page_size);
+    let next = if more {
+        page.last().and_then(|u| u.get("id")).cloned()
+    } else {
+        None
+    };
+    (
+        200,
+        Some(json!({ "users": page, "next": next.unwrap_or(Value::Null) })),
+    )
 }
 
 fn user_by_id(state: &State, id: &str) -> (u16, Option<Value>) {

@@ -290,6 +290,30 @@ impl UserDirectory for HttpDirectory {
             .ok_or_else(|| DirectoryError::NotFound(format!("project task {project_task_id}")))
     }
 
+    async fn list_users(
+        &self,
+        after: Option<&str>,
+        page_size: usize,
+    ) -> Result<super::backfill::UserPage, DirectoryError> {
+        let page_size = page_size.max(1).to_string();
+        let mut query = vec![("page_size", page_size.as_str())];
+        if let Some(after) = after {
+            query.push(("after", after));
+        }
+        let what = "user list";
+        let value = self
+            .request(
+                Method::GET,
+                super::backfill::LIST_USERS_PATH,
+                &query,
+                None,
+                what,
+            )
+            .await?
+            .ok_or_else(|| DirectoryError::Invalid(format!("{what}: empty answer")))?;
+        serde_json::from_value(value).map_err(|e| DirectoryError::Invalid(format!("{what}: {e}")))
+    }
+
     async fn set_crm_id(&self, user_id: &str, crm_id: &str) -> Result<(), DirectoryError> {
         let path = format!("v1/user/{}", encode(user_id));
         let patch = json!([{"op": "replace", "path": "/crm_id", "value": crm_id}]);

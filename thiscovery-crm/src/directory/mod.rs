@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub mod backfill;
 pub mod http;
 
 /// A thiscovery user, as thiscovery-core describes it (the fields this stack uses; the
@@ -116,6 +117,23 @@ pub trait UserDirectory: Send + Sync + fmt::Debug {
     async fn project_name_of_task(&self, project_task_id: &str) -> Result<String, DirectoryError>;
     /// Records a user's HubSpot contact id.
     async fn set_crm_id(&self, user_id: &str, crm_id: &str) -> Result<(), DirectoryError>;
+
+    /// One page of every user, ordered by id: up to `page_size` user records (thiscovery-core's
+    /// JSON, as `GET v1/user/{id}` answers) after the user id `after`, and where the next
+    /// page starts. What `crm backfill contacts` reads; see [`backfill`].
+    ///
+    /// The default implementation refuses ([`DirectoryError::Invalid`]): a directory that
+    /// cannot list its users cannot be backfilled from.
+    async fn list_users(
+        &self,
+        after: Option<&str>,
+        page_size: usize,
+    ) -> Result<backfill::UserPage, DirectoryError> {
+        let _ = (after, page_size);
+        Err(DirectoryError::Invalid(
+            "this directory cannot list its users".into(),
+        ))
+    }
 }
 
 /// A directory in memory.
@@ -204,6 +222,33 @@ impl UserDirectory for MemoryDirectory {
             .get(project_task_id)
             .cloned()
             .ok_or_else(|| DirectoryError::NotFound(format!("project task {project_task_id}")))
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<&str>,
+        page_size: usize,
+    ) -> Result<backfill::UserPage, DirectoryError> {
+        let state = self.lock();
+        let mut users: Vec<&User> = state
+            .users
+            .values()
+            .filter(|u| after.is_none_or(|a| u.id.as_str() > a))
+            .collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        let page_size = page_size.max(1);
+        let more = users.len() > page_size;
+        users.truncate(page_size);
+        Ok(backfill::UserPage {
+            next: more.then(|| users.last().map(|u| u.id.clone())).flatten(),
+            users: users
+                .into_iter()
+                .filter_map(|u| match serde_json::to_value(u) {
+                    Ok(serde_json::Value::Object(record)) => Some(record),
+                    _ => None,
+                })
+                .collect(),
+        })
     }
 
     async fn set_crm_id(&self, user_id: &str, crm_id: &str) -> Result<(), DirectoryError> {
