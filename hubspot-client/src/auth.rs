@@ -592,6 +592,7 @@ impl TokenManager {
             other => other?,
         };
         let tokens = response.into_token_set(Some(&refresh_token), SystemTime::now())?;
+        metrics::counter!("hubspot.token_refreshes").increment(1);
         self.set_cached(tokens.clone());
         if let Err(error) = self.config.store.save(&tokens).await {
             tracing::warn!(%error, "the refreshed HubSpot token set could not be saved; it is used all the same and saved again later");

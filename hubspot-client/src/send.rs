@@ -177,6 +177,9 @@ impl Inner {
                 self.limiter.acquire().await;
             }
             let outcome = self.send_once(&request, token.as_ref()).await;
+            if request.authenticated {
+                metrics::counter!("hubspot.requests").increment(1);
+            }
             let error = match outcome {
                 Outcome::Success(response) => {
                     record(attempt, response.status.as_u16());
@@ -186,6 +189,9 @@ impl Inner {
             };
             if let Some(status) = error.status() {
                 tracing::Span::current().record("status", status);
+            }
+            if error.status() == Some(429) {
+                metrics::counter!("hubspot.responses_429").increment(1);
             }
             let class = error.class();
             if class == ErrorClass::RefreshAuth {
@@ -230,6 +236,7 @@ impl Inner {
                 self.limiter.hold_for(wait);
             }
             tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "retrying");
+            metrics::counter!("hubspot.retries").increment(1);
             tokio::time::sleep(wait).await;
         }
     }
