@@ -47,6 +47,21 @@
 //! an error, so EventBridge does not retry it; store failures are errors, so the invocation is
 //! retried (recording is idempotent).
 //!
+//! **Metrics.** Each invocation ends with CloudWatch Embedded Metric Format records on stdout
+//! (through the `metrics` facade and `metrics_cloudwatch_embedded`; CloudWatch turns the log
+//! lines into metrics), namespace `CRM_METRICS_NAMESPACE` (default `thiscovery-crm`),
+//! dimension `Stack` (the table prefix), one record per label set, the invocation's
+//! `RequestId` as a property. A metric is in an invocation's records only when it moved:
+//!
+//! | metric | dimensions | what |
+//! |---|---|---|
+//! | `notifications.processed`, `notifications.retrying`, `notifications.dead_lettered` | `Stack`, `type` | items the invocation left in that status (a sweep, a stream batch, an event handled at once; an event recorded invalid is dead-lettered) |
+//! | `notifications.dead_lettered_total` | `Stack` | the same dead letters, all types (what the DLQ alarm watches) |
+//! | `sweep.duration_seconds` | `Stack` | how long a sweep took |
+//! | `backlog.items`, `backlog.oldest_age_seconds` | `Stack` | after a sweep: the items still claimable (`new`, `retrying`, `processing` past its lease), and the age of the oldest (0 when none) |
+//! | `hubspot.requests`, `hubspot.responses_429`, `hubspot.retries`, `hubspot.token_refreshes` | `Stack` | HubSpot API requests sent (each attempt), 429 answers, retries, OAuth token refreshes (hubspot-client) |
+//! | `hubspot.limiter.wait_seconds`, `hubspot.limiter.holds`, `hubspot.budget.*` | `Stack` | the rate limiter's waits and holds, the shared budget's reservations and fallbacks (hubspot-client) |
+//!
 //! Build: `cargo lambda build --release --arm64 --example lambda` (both functions deploy the
 //! same `target/lambda/lambda/bootstrap`).
 
@@ -64,6 +79,98 @@ use time::OffsetDateTime;
 
 /// The variable that chooses the function's [`Role`].
 const ROLE_VAR: &str = "CRM_ROLE";
+
+/// The variable naming the metrics' CloudWatch namespace.
+const METRICS_NAMESPACE_VAR: &str = "CRM_METRICS_NAMESPACE";
+/// The metrics' namespace unless [`METRICS_NAMESPACE_VAR`] names another.
+const DEFAULT_METRICS_NAMESPACE: &str = "thiscovery-crm";
+
+/// The metric of the items a run left in `status` (`None` for statuses that are not a result).
+fn status_metric(status: ProcessingStatus) -> Option<&'static str> {
+    match status {
+        ProcessingStatus::Processed => Some("notifications.processed"),
+        ProcessingStatus::Retrying => Some("notifications.retrying"),
+        ProcessingStatus::Dlq => Some("notifications.dead_lettered"),
+        ProcessingStatus::New | ProcessingStatus::Processing => None,
+    }
+}
+
+/// Counts one item left in `status`, by type (and dead letters in all).
+fn count_result(kind: NotificationType, status: ProcessingStatus) {
+    if let Some(name) = status_metric(status) {
+        metrics::counter!(name, "type" => kind.as_str()).increment(1);
+    }
+    if status == ProcessingStatus::Dlq {
+        metrics::counter!("notifications.dead_lettered_total").increment(1);
+    }
+}
+
+/// Counts what a sweep or a stream batch left behind (results it could not write are not
+/// results: the item is retried after its lease).
+fn count_summary(summary: &ProcessSummary) {
+    for item in &summary.items {
+        if !item.lost_claim && item.write_error.is_none() {
+            count_result(item.kind, item.status);
+        }
+    }
+}
+
+/// After a sweep: the items still claimable and the age of the oldest, as metrics. A
+/// failure to read them is logged, not the sweep's error.
+async fn record_backlog(crm: &Crm) {
+    let now = OffsetDateTime::now_utc();
+    let now_ms = thiscovery_crm::timestamp::epoch_millis(now);
+    match crm.notifications().list_pending_keys().await {
+        Ok(keys) => {
+            let claimable: Vec<_> = keys
+                .iter()
+                .filter(|k| k.unknown_type.is_none() && k.is_claimable(now_ms))
+                .collect();
+            let oldest = claimable
+                .iter()
+                .filter_map(|k| thiscovery_crm::timestamp::parse(&k.created).ok())
+                .min()
+                .map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0));
+            metrics::histogram!("backlog.items").record(claimable.len() as f64);
+            metrics::histogram!("backlog.oldest_age_seconds").record(oldest);
+        }
+        Err(error) => tracing::warn!(%error, "could not read the backlog for its metrics"),
+    }
+}
+
+/// Installs the EMF recorder: namespace from [`METRICS_NAMESPACE_VAR`], dimension `Stack`.
+fn init_metrics(stack: &str) -> Result<&'static metrics_cloudwatch_embedded::Collector, Error> {
+    let namespace = std::env::var(METRICS_NAMESPACE_VAR)
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned());
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .with_dimension("Stack", stack.to_owned())
+        .init()
+        .map_err(|e| format!("metrics: {e}"))?;
+    for name in [
+        "sweep.duration_seconds",
+        "backlog.oldest_age_seconds",
+        "hubspot.limiter.wait_seconds",
+    ] {
+        metrics::describe_histogram!(name, metrics::Unit::Seconds, "");
+    }
+    for name in [
+        "notifications.processed",
+        "notifications.retrying",
+        "notifications.dead_lettered",
+        "notifications.dead_lettered_total",
+        "hubspot.requests",
+        "hubspot.responses_429",
+        "hubspot.retries",
+        "hubspot.token_refreshes",
+    ] {
+        metrics::describe_counter!(name, metrics::Unit::Count, "");
+    }
+    metrics::describe_histogram!("backlog.items", metrics::Unit::Count, "");
+    Ok(collector)
+}
 
 /// What this function does with what it is sent (see the module docs' table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +364,7 @@ async fn handle(crm: &Crm, role: Role, event: LambdaEvent<Value>) -> Result<Valu
     match action {
         Action::Stream(batch) => {
             let summary = crm.process_ids(&batch.ids, deadline).await?;
+            count_summary(&summary);
             let mut answer = counts(&summary);
             answer["records"] = json!(batch.records);
             answer["inserts"] = json!(batch.ids.len());
@@ -265,7 +373,11 @@ async fn handle(crm: &Crm, role: Role, event: LambdaEvent<Value>) -> Result<Valu
             Ok(answer)
         }
         Action::ProcessNotifications => {
+            let started = std::time::Instant::now();
             let summary = crm.process_pending_until(deadline).await?;
+            metrics::histogram!("sweep.duration_seconds").record(started.elapsed().as_secs_f64());
+            count_summary(&summary);
+            record_backlog(crm).await;
             let answer = counts(&summary);
             tracing::info!(%request_id, action = PROCESS_NOTIFICATIONS, summary = %answer, "invocation");
             Ok(answer)
@@ -306,6 +418,15 @@ async fn event_answer(
 ) -> Result<Value, Error> {
     let answer = if role == Role::All {
         crm.handle_until(envelope, deadline).await.map(|report| {
+            let status = match report.outcome {
+                thiscovery_crm::Outcome::Processed => Some(ProcessingStatus::Processed),
+                thiscovery_crm::Outcome::Retrying => Some(ProcessingStatus::Retrying),
+                thiscovery_crm::Outcome::Dlq => Some(ProcessingStatus::Dlq),
+                _ => None,
+            };
+            if let (Some(kind), Some(status)) = (report.kind, status) {
+                count_result(kind, status);
+            }
             json!({
                 "outcome": report.outcome.as_str(),
                 "notification_id": report.notification_id,
@@ -321,6 +442,7 @@ async fn event_answer(
                 Recorded::Created { id, kind } => ("recorded", Some(id), Some(kind), None),
                 Recorded::Duplicate { id, kind } => ("duplicate", Some(id), Some(kind), None),
                 Recorded::Invalid { id, kind, reason } => {
+                    count_result(kind, ProcessingStatus::Dlq);
                     ("dlq", Some(id), Some(kind), Some(reason))
                 }
                 Recorded::Ignored { reason } => ("ignored", None, None, Some(reason)),
@@ -395,6 +517,10 @@ async fn main() -> Result<(), Error> {
         thiscovery_crm::store::dynamodb::with_timeouts((&aws).into()).build(),
     );
     let crm = Arc::new(config.build(dynamodb)?);
+    let metrics = init_metrics(&config.stack_name).map_err(|e| {
+        tracing::error!(error = %e, "configuration");
+        e
+    })?;
     tracing::info!(
         stack = %config.stack_name,
         env = %config.crm.env,
@@ -406,9 +532,20 @@ async fn main() -> Result<(), Error> {
         role = role.as_str(),
         "ready"
     );
-    lambda_runtime::run(service_fn(move |event| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let crm = crm.clone();
-        async move { handle(&crm, role, event).await }
+        async move {
+            let request_id = event.context.request_id.clone();
+            let result = handle(&crm, role, event).await;
+            // The invocation's metrics, whatever its outcome.
+            if let Err(error) = metrics
+                .set_property("RequestId", request_id)
+                .flush(std::io::stdout().lock())
+            {
+                tracing::warn!(%error, "could not write the invocation's metrics");
+            }
+            result
+        }
     }))
     .await
 }
