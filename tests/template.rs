@@ -5,7 +5,8 @@
 //! environment's secrets, with exactly the Python stack's secrets policy; one binary is
 //! deployed as two functions, an ingest function that the event rules reach and a processor
 //! (reserved concurrency 1) that the notifications stream's INSERTs, the sweeps and the
-//! cleanup reach.
+//! cleanup reach; alarms watch the Lambda's own metrics (dead letters, backlog age) and both
+//! functions' errors and throttles, notifying an optional SNS topic.
 
 #![allow(clippy::unwrap_used)]
 
@@ -217,8 +218,19 @@ fn the_parameters_are_the_python_deployers_and_none_holds_a_credential() {
     ];
     let mut expected: Vec<&str> = ssm.iter().map(|(name, _)| *name).collect();
     expected.extend(["StackTagName", "EnvironmentTagName"]);
+    // The alarms' settings, new, with defaults: the deployer's command line is unchanged.
+    expected.extend(ALARM_PARAMETERS);
     expected.sort_unstable();
-    assert_eq!(names, expected, "exactly the Python template's parameters");
+    assert_eq!(
+        names, expected,
+        "exactly the Python template's parameters and the alarms' two"
+    );
+    for name in ALARM_PARAMETERS {
+        assert!(
+            template["Parameters"][name].get("Default").is_some(),
+            "{name} needs a default"
+        );
+    }
     // The two the deployer overrides: no defaults, as in the Python template.
     for name in ["StackTagName", "EnvironmentTagName"] {
         let p = &template["Parameters"][name];
@@ -522,4 +534,132 @@ fn every_python_rule_and_schedule_reaches_the_function_for_it() {
             "ProcessNotificationsRequested"
         ]
     );
+}
+
+/// The parameters the alarms add (each with a default).
+const ALARM_PARAMETERS: [&str; 2] = ["AlarmTopicArn", "BacklogAgeAlarmSeconds"];
+
+/// An alarm resource, checked to notify the optional topic on alarm and on OK.
+fn alarm<'a>(template: &'a Value, logical_id: &str) -> &'a Value {
+    let resource = &template["Resources"][logical_id];
+    assert_eq!(
+        resource["Type"], "AWS::CloudWatch::Alarm",
+        "no alarm {logical_id}"
+    );
+    let p = &resource["Properties"];
+    for actions in ["AlarmActions", "OKActions"] {
+        // !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]
+        let Value::Tagged(t) = &p[actions] else {
+            panic!("{logical_id}.{actions} is not an !If: {:?}", p[actions]);
+        };
+        assert_eq!(t.tag, "!If", "{logical_id}.{actions}");
+        let branches = t.value.as_sequence().unwrap();
+        assert_eq!(branches[0], "HasAlarmTopic", "{logical_id}.{actions}");
+        assert!(
+            tagged(&branches[1][0], "!Ref", "AlarmTopicArn"),
+            "{logical_id}.{actions}: {:?}",
+            branches[1]
+        );
+        assert!(tagged(&branches[2], "!Ref", "AWS::NoValue"));
+    }
+    p
+}
+
+/// The one dimension of an alarm's metric: its name, and the value's `!Ref`.
+fn dimension(alarm: &Value) -> (String, String) {
+    let dims = alarm["Dimensions"].as_sequence().unwrap();
+    assert_eq!(dims.len(), 1, "{dims:?}");
+    let Value::Tagged(t) = &dims[0]["Value"] else {
+        panic!("dimension value is not a !Ref: {:?}", dims[0]);
+    };
+    assert_eq!(t.tag, "!Ref");
+    (
+        dims[0]["Name"].as_str().unwrap().to_owned(),
+        t.value.as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn alarms_watch_dead_letters_the_backlog_and_both_functions_and_may_notify_a_topic() {
+    let template = template();
+    // The topic is optional: a condition on the parameter, empty by default.
+    assert_eq!(template["Parameters"]["AlarmTopicArn"]["Default"], "");
+    let condition = &template["Conditions"]["HasAlarmTopic"];
+    assert!(
+        matches!(condition, Value::Tagged(t) if t.tag == "!Not"),
+        "{condition:?}"
+    );
+    assert_eq!(
+        template["Parameters"]["BacklogAgeAlarmSeconds"]["Type"],
+        "Number"
+    );
+
+    // What the Lambda emits (examples/lambda.rs: namespace thiscovery-crm, dimension Stack =
+    // STACK_NAME, which the functions set to the stack's name).
+    for (id, metric, statistic) in [
+        (
+            "DeadLetteredAlarm",
+            "notifications.dead_lettered_total",
+            "Sum",
+        ),
+        ("BacklogAgeAlarm", "backlog.oldest_age_seconds", "Maximum"),
+    ] {
+        let a = alarm(&template, id);
+        assert_eq!(a["Namespace"], "thiscovery-crm", "{id}");
+        assert_eq!(a["MetricName"], metric, "{id}");
+        assert_eq!(a["Statistic"], statistic, "{id}");
+        assert_eq!(a["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+        assert_eq!(
+            dimension(a),
+            ("Stack".to_owned(), "AWS::StackName".to_owned()),
+            "{id}"
+        );
+    }
+    for (id, _) in FUNCTIONS {
+        assert!(tagged(
+            &function(&template, id)["Environment"]["Variables"]["STACK_NAME"],
+            "!Ref",
+            "AWS::StackName"
+        ));
+    }
+    let dead = alarm(&template, "DeadLetteredAlarm");
+    assert_eq!(dead["Threshold"], 0, "any dead letter");
+    assert_eq!(dead["TreatMissingData"], "notBreaching");
+    let backlog = alarm(&template, "BacklogAgeAlarm");
+    assert!(tagged(
+        &backlog["Threshold"],
+        "!Ref",
+        "BacklogAgeAlarmSeconds"
+    ));
+    assert_eq!(
+        backlog["TreatMissingData"], "breaching",
+        "no sweep reporting is an alarm"
+    );
+    // The schedule sweeps every 5 minutes: the period covers more than one sweep.
+    assert!(backlog["Period"].as_u64().unwrap() > 300);
+
+    // Errors and throttles of both functions.
+    let mut watched = Vec::new();
+    for (id, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::CloudWatch::Alarm"
+            || resource["Properties"]["Namespace"] != "AWS/Lambda"
+        {
+            continue;
+        }
+        let a = alarm(&template, id.as_str().unwrap());
+        let (name, function) = dimension(a);
+        assert_eq!(name, "FunctionName");
+        watched.push((function, a["MetricName"].as_str().unwrap().to_owned()));
+        assert_eq!(a["Statistic"], "Sum");
+        assert_eq!(a["Threshold"], 0);
+    }
+    watched.sort();
+    let mut expected = Vec::new();
+    for (function, _) in FUNCTIONS {
+        for metric in ["Errors", "Throttles"] {
+            expected.push((function.to_owned(), metric.to_owned()));
+        }
+    }
+    expected.sort();
+    assert_eq!(watched, expected);
 }
