@@ -74,7 +74,7 @@ async fn run() -> Result<serde_json::Value, String> {
                 let email = format!("{name}-{caller}-{i}@example.org");
                 match client
                     .contacts()
-                    .upsert_by_email(&email, Properties::new())
+                    .upsert_by_email(&email, &Properties::new())
                     .await
                 {
                     Ok(_) => ok += 1,

@@ -1,12 +1,13 @@
-//! Test fixtures for thiscovery crates: a stateful fake HubSpot ([`hubspot`]), a fake
-//! thiscovery-core user API ([`core`]), a real DynamoDB Local harness ([`dynamodb`]), a real
-//! Secrets Manager API (moto's server mode, [`secrets`]) and a local Lambda Runtime API to
-//! run a Lambda function binary against ([`lambda`]).
-//!
-//! This crate depends on neither `hubspot-client` nor `thiscovery-crm`: it speaks HTTP/JSON and
-//! DynamoDB and owns its own state types, so both crates can dev-depend on it without a cycle
-//! and a model bug in the client is never mirrored by the fake.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+
+// The foreign crates in this crate's public API (`DynamoDbLocal::client` is an
+// `aws_sdk_dynamodb::Client`, the fakes speak `serde_json::Value`), re-exported so a test uses
+// the same versions without a dependency of its own.
+#[doc(no_inline)]
+pub use aws_sdk_dynamodb;
+#[doc(no_inline)]
+pub use serde_json;
 
 pub mod core;
 pub mod dynamodb;

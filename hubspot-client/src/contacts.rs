@@ -6,7 +6,8 @@
 //!
 //! // One contact, created or updated by email:
 //! let props = Properties::from([("firstname".to_owned(), "Ada".to_owned())]);
-//! let (id, created) = client.contacts().upsert_by_email("ada@example.org", props).await?;
+//! let contact = client.contacts().upsert_by_email("ada@example.org", &props).await?;
+//! println!("{} (created: {})", contact.id, contact.created);
 //!
 //! // Many contacts: deduplicated by email, sent in chunks of 100, per-input results.
 //! let outcome = client
@@ -317,15 +318,16 @@ impl ContactsApi<'_> {
         self.client.inner.execute(request).await.map(|_| ())
     }
 
-    /// Creates or updates one contact by email; returns its id and whether it was created.
+    /// Creates or updates one contact by email; returns it as the batch call does: its
+    /// (normalised) email, id and whether it was created.
     pub async fn upsert_by_email(
         &self,
         email: &str,
-        properties: Properties,
-    ) -> Result<(ObjectId, bool)> {
+        properties: &Properties,
+    ) -> Result<UpsertedContact> {
         // The batch endpoint with one input, without the batch path's deduplication,
         // chunking and matching: there is nothing to deduplicate or match.
-        let mut properties = properties;
+        let mut properties = properties.clone();
         let key = normalize_email(email);
         properties.insert("email".to_owned(), key.clone());
         let body = UpsertBatchRequest::by_email([(key.as_str(), &properties)]);
@@ -341,7 +343,11 @@ impl ContactsApi<'_> {
             .call::<BatchBody<UpsertResult>>(request)
             .await?;
         match body.results.into_iter().next() {
-            Some(result) => Ok((result.id, result.new)),
+            Some(result) => Ok(UpsertedContact {
+                email: key,
+                id: result.id,
+                created: result.new,
+            }),
             None => match failure_for(&key, &body.errors) {
                 ItemFailure::Rejected(detail) => Err(Error::Rejected(detail)),
                 ItemFailure::RequestFailed(error) => Err(Error::InvalidRequest(error.to_string())),

@@ -7,9 +7,9 @@
 //!
 //! ```no_run
 //! # async fn run(client: hubspot_client::Client) -> hubspot_client::Result<()> {
-//! use hubspot_client::transactional::SingleSendRequest;
+//! use hubspot_client::transactional::{SendId, SingleSendRequest};
 //!
-//! let send = SingleSendRequest::new(33531457008, "ada@example.org", "notification-7f3a")
+//! let send = SingleSendRequest::new(33531457008, "ada@example.org", SendId::new("notification-7f3a"))
 //!     .custom_property("project_task_name", "CTG Monitoring")
 //!     .cc("researcher@example.org");
 //! let status = client.transactional().send(&send).await?;
@@ -63,15 +63,38 @@ pub struct SingleSendMessage {
     pub reply_to: Vec<String>,
 }
 
+/// A single-send's idempotency key (`message.sendId`): HubSpot sends at most one email per
+/// key. A type of its own so that it cannot be swapped with the recipient unnoticed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SendId(String);
+
+impl SendId {
+    /// A send id (e.g. the notification's id, so a retried send is never sent twice).
+    pub fn new(id: impl Into<String>) -> Self {
+        SendId(id.into())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SendId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl SingleSendRequest {
     /// Sends email `email_id` to `to`, at most once per `send_id`.
-    pub fn new(email_id: u64, to: impl Into<String>, send_id: impl Into<String>) -> Self {
+    pub fn new(email_id: u64, to: impl Into<String>, send_id: SendId) -> Self {
         SingleSendRequest {
             email_id,
             message: SingleSendMessage {
                 to: to.into(),
                 from: None,
-                send_id: send_id.into(),
+                send_id: send_id.0,
                 cc: Vec::new(),
                 bcc: Vec::new(),
                 reply_to: Vec::new(),
@@ -327,7 +350,7 @@ mod tests {
 
     #[test]
     fn request_shape() {
-        let r = SingleSendRequest::new(1, "a@b.org", "s-1").custom_property("n", 3);
+        let r = SingleSendRequest::new(1, "a@b.org", SendId::new("s-1")).custom_property("n", 3);
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(
             json,
@@ -339,7 +362,7 @@ mod tests {
             })
         );
         assert!(
-            SingleSendRequest::new(1, "a@b.org", " ")
+            SingleSendRequest::new(1, "a@b.org", SendId::new(" "))
                 .validate()
                 .is_err()
         );

@@ -19,3 +19,16 @@ pub use crm::{
     HandleReport, MAIN_TOKEN_ITEM, Outcome, RETENTION, Recorded, Stores, lease_until_ms,
 };
 pub use processor::{ItemReport, ProcessSummary};
+
+// The foreign crates this crate's public API uses (`Stores::dynamodb` takes an
+// `aws_sdk_dynamodb::Client`, timestamps are `time::OffsetDateTime`, payloads
+// `serde_json::Value`), re-exported so a caller uses the same versions without a dependency of
+// its own; and the HubSpot client.
+#[doc(no_inline)]
+pub use aws_sdk_dynamodb;
+#[doc(no_inline)]
+pub use hubspot_client;
+#[doc(no_inline)]
+pub use serde_json;
+#[doc(no_inline)]
+pub use time;

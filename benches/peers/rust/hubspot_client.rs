@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hubspot_client::contacts::Properties;
-use hubspot_client::transactional::SingleSendRequest;
+use hubspot_client::transactional::{SendId, SingleSendRequest};
 use hubspot_client::{Client, RateLimit};
 
 #[path = "common.rs"]
@@ -33,13 +33,13 @@ async fn run(cfg: common::Config) -> Result<(), String> {
         props.insert("lastname".into(), last);
         client
             .contacts()
-            .upsert_by_email(&email, props)
+            .upsert_by_email(&email, &props)
             .await
             .map_err(|e| format!("upsert {i} failed: {e}"))?;
     }
     for i in 0..cfg.calls {
         let (email, send_id) = common::send(i);
-        let request = SingleSendRequest::new(common::EMAIL_ID, email, send_id)
+        let request = SingleSendRequest::new(common::EMAIL_ID, email, SendId::new(send_id))
             .contact_property("firstname", "Ada");
         let status = client
             .transactional()

@@ -331,17 +331,18 @@ async fn upsert_by_email_returns_id_and_created_flag() {
         .mount(&server)
         .await;
     let props: BTreeMap<String, String> = BTreeMap::from([("firstname".into(), "Newbie".into())]);
-    let (id, created) = client(&server)
+    let contact = client(&server)
         .contacts()
-        .upsert_by_email(" Newbie@Example.org ", props)
+        .upsert_by_email(" Newbie@Example.org ", &props)
         .await
         .unwrap();
-    assert_eq!(id.as_str(), "1000");
-    assert!(created);
+    assert_eq!(contact.id.as_str(), "1000");
+    assert!(contact.created);
+    assert_eq!(contact.email, "newbie@example.org");
 
     let err = client(&server)
         .contacts()
-        .upsert_by_email("nope", Properties::new())
+        .upsert_by_email("nope", &Properties::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Rejected(_)), "{err:?}");

@@ -669,7 +669,7 @@ async fn a_refresh_mid_run_keeps_every_window_within_the_promise() {
 #[tokio::test]
 async fn each_api_version_calls_its_own_paths() {
     use hubspot_client::ApiVersion;
-    use hubspot_client::transactional::SingleSendRequest;
+    use hubspot_client::transactional::{SendId, SingleSendRequest};
     let cases = [
         (
             None,
@@ -716,7 +716,7 @@ async fn each_api_version_calls_its_own_paths() {
             .await
             .unwrap_or_else(|e| panic!("{version:?}: {e}"));
         c.transactional()
-            .send(&SingleSendRequest::new(1, "a@b.org", "s-1"))
+            .send(&SingleSendRequest::new(1, "a@b.org", SendId::new("s-1")))
             .await
             .unwrap_or_else(|e| panic!("{version:?}: {e}"));
     }

@@ -1,7 +1,7 @@
 //! Transactional single-send: request shape, statuses, idempotent repeats.
 
 use hubspot_client::ids::StatusId;
-use hubspot_client::transactional::{SendResult, SendStatus, SingleSendRequest};
+use hubspot_client::transactional::{SendId, SendResult, SendStatus, SingleSendRequest};
 use serde_json::json;
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -35,12 +35,16 @@ async fn send_posts_the_documented_shape() {
         .expect(1)
         .mount(&server)
         .await;
-    let send = SingleSendRequest::new(33531457008, "thiscovery_dev@email.com", "notif-1")
-        .from("Sender Name <sender@hubspot.com>")
-        .cc("this_researcher@email.com")
-        .bcc("thiscovery_dev@email.com")
-        .contact_property("firstname", "Altha")
-        .custom_property("project_task_name", "CTG Monitoring");
+    let send = SingleSendRequest::new(
+        33531457008,
+        "thiscovery_dev@email.com",
+        SendId::new("notif-1"),
+    )
+    .from("Sender Name <sender@hubspot.com>")
+    .cc("this_researcher@email.com")
+    .bcc("thiscovery_dev@email.com")
+    .contact_property("firstname", "Altha")
+    .custom_property("project_task_name", "CTG Monitoring");
     let status = client(&server).transactional().send(&send).await.unwrap();
     assert_eq!(status.status, SendStatus::Pending);
     assert_eq!(status.status_id.as_str(), "st-1");
@@ -76,7 +80,7 @@ async fn a_send_without_send_id_is_refused_before_sending() {
     let server = MockServer::start().await;
     let err = client(&server)
         .transactional()
-        .send(&SingleSendRequest::new(1, "a@b.org", ""))
+        .send(&SingleSendRequest::new(1, "a@b.org", SendId::new("")))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("sendId"));

@@ -240,7 +240,7 @@ pub enum Budget {
     /// Each process keeps its own limiter: right only when one process calls HubSpot per app.
     Local,
     /// Every process of an app reserves its requests from one schedule in DynamoDB
-    /// ([`DynamoBudgetStore`](crate::store::dynamodb::DynamoBudgetStore)).
+    /// ([`DynamoBudgetStore`], in the tokens table by default).
     Shared {
         /// The table of the budget items; `None`: the stack's tokens table.
         table: Option<String>,

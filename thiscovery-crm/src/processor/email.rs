@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use hubspot_client::transactional::SingleSendRequest;
+use hubspot_client::transactional::{SendId, SingleSendRequest};
 use serde_json::Value;
 
 use super::decision::{Failure, ItemResult};
@@ -138,7 +138,7 @@ async fn send(crm: &Crm, n: &Notification) -> ItemResult {
             &email.contact_properties,
         )
         .await?;
-    let mut request = SingleSendRequest::new(email_id, to.as_str(), n.id.as_str());
+    let mut request = SingleSendRequest::new(email_id, to.as_str(), SendId::new(n.id.as_str()));
     if let Some(from) = &template.from {
         request = request.from(from.as_str());
     }

@@ -144,7 +144,7 @@ async fn clients_sharing_one_item_stay_within_one_limit() {
                 for i in 0..5 {
                     client
                         .contacts()
-                        .upsert_by_email(&format!("w{worker}-{i}@example.org"), Default::default())
+                        .upsert_by_email(&format!("w{worker}-{i}@example.org"), &Default::default())
                         .await
                         .unwrap();
                 }
