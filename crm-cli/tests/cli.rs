@@ -581,6 +581,16 @@ async fn a_backfill_interrupted_and_killed_resumes_from_its_checkpoint_and_upser
     assert_eq!(f["checkpoint"]["users"], 750);
     assert_eq!(f["checkpoint"]["batches"], 8);
     assert_eq!(f["checkpoint"]["failed"], 0);
+    // Not a terminal: plain progress lines on stderr, with the total, a rate and an ETA.
+    assert!(
+        finished
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("backfill contacts: ")
+                && l.contains("/750")
+                && l.contains("/s, ETA")),
+        "{finished}"
+    );
     // Every user once per batch: 8 batches, plus at most the one the crash cut short.
     let requests = w.hubspot.requests_to(Endpoint::ContactsBatchUpsert);
     assert!((8..=9).contains(&requests), "{requests} batch requests");
