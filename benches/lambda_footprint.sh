@@ -34,11 +34,11 @@ cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-5}"
 if [[ -z "${NO_BUILD:-}" ]]; then
-    echo "lambda_footprint: cargo build --release --example lambda" >&2
-    cargo build --release --example lambda >&2
+    echo "lambda_footprint: cargo build --release -p thiscovery-crm-lambda" >&2
+    cargo build --release -p thiscovery-crm-lambda >&2
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-binary="${target_dir}/release/examples/lambda"
+binary="${target_dir}/release/lambda"
 [[ -x "${binary}" ]] || { echo "lambda_footprint: ${binary} not built" >&2; exit 1; }
 
 python3 - "${binary}" "${RUNS}" <<'PY'

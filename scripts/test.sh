@@ -29,7 +29,8 @@ export MOTO_SERVER_BIN="${tools}/bin/moto_server"
 echo "test.sh: $("${tools}/bin/cargo-lambda" lambda --version 2>/dev/null || echo cargo-lambda)" >&2
 echo "test.sh: MOTO_SERVER_BIN=${MOTO_SERVER_BIN} ($("${tools}/bin/python3" -m pip show moto 2>/dev/null | grep '^Version' || echo moto))" >&2
 
-# tests/lambda.rs runs the Lambda binary itself: `cargo test` builds the `lambda` example only
-# as its unit-test harness (`test = true` in Cargo.toml), so build the binary first.
-cargo build --workspace --examples
+# The root package's tests run binaries: the Lambda (package lambda/), the budget workers and
+# the crm command; `cargo test` builds a binary only for its own package's tests, so build them
+# all first.
+cargo build --workspace --bins --examples
 exec cargo test --workspace "$@"

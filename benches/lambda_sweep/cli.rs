@@ -6,12 +6,12 @@ pub(super) const USAGE: &str = "\
 B4 under load: the release Lambda's peak RSS while one invocation sweeps N notifications.
 
 USAGE:
-    cargo build --release --example lambda
+    cargo build --release -p thiscovery-crm-lambda
     cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- [OPTIONS]
 
 OPTIONS:
     --binary <PATH>         The release Lambda binary (default: env LAMBDA_BINARY, else
-                            <target dir>/release/examples/lambda)
+                            <target dir>/release/lambda)
     --notifications <N>     Notifications recorded before the sweep (default 10000)
     --cleanup <N>           Measure `{\"action\": \"cleanup\"}` instead of the sweep: N processed
                             notifications created 10 days ago (20% emails, kept) are written
@@ -73,7 +73,7 @@ pub(super) fn parse_args() -> Result<Option<Args>> {
     Ok(Some(args))
 }
 
-/// `<target dir>/release/examples/lambda`: `CARGO_TARGET_DIR`, else the target directory this
+/// `<target dir>/release/lambda`: `CARGO_TARGET_DIR`, else the target directory this
 /// bench runs from (`<target>/<profile>/deps/lambda_sweep-<hash>`).
 pub(super) fn default_binary() -> Result<PathBuf> {
     let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
@@ -86,5 +86,5 @@ pub(super) fn default_binary() -> Result<PathBuf> {
                 .to_path_buf()
         }
     };
-    Ok(target.join("release").join("examples").join("lambda"))
+    Ok(target.join("release").join("lambda"))
 }

@@ -8,7 +8,7 @@
 //!
 //! let runtime = LambdaRuntime::start().await;
 //! runtime.push("sweep", json!({"action": "process_notifications"}));
-//! let mut cmd = tokio::process::Command::new("target/debug/examples/lambda");
+//! let mut cmd = tokio::process::Command::new("target/debug/lambda");
 //! cmd.env_clear().envs(runtime.function_env());
 //! let mut child = cmd.spawn().unwrap();
 //! while runtime.answers().is_empty() {

@@ -14,15 +14,16 @@ use crm_testkit::lambda;
 use serde_json::{Value, json};
 use thiscovery_crm::store::dynamodb::TableNames;
 
-/// The Lambda binary (`examples/lambda.rs`), built by `cargo build --examples`.
+/// The Lambda binary (`examples/lambda.rs`, the `lambda` binary of the package in `lambda/`),
+/// built by `cargo build --workspace --bins`.
 pub fn lambda_binary() -> PathBuf {
-    // target/<profile>/deps/lambda-<hash> -> target/<profile>/examples/lambda
+    // target/<profile>/deps/lambda-<hash> -> target/<profile>/lambda
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let binary = profile_dir.join("examples").join("lambda");
+    let binary = profile_dir.join("lambda");
     assert!(
         binary.exists(),
-        "{} not built: run the suite with scripts/test.sh, or `cargo build --examples` first",
+        "{} not built: run the suite with scripts/test.sh, or `cargo build -p thiscovery-crm-lambda` first",
         binary.display()
     );
     binary
