@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+#[cfg(feature = "dynamodb")]
 pub mod config;
 pub mod country;
 mod crm;
@@ -24,6 +25,7 @@ pub use processor::{ItemReport, ProcessSummary};
 // `aws_sdk_dynamodb::Client`, timestamps are `time::OffsetDateTime`, payloads
 // `serde_json::Value`), re-exported so a caller uses the same versions without a dependency of
 // its own; and the HubSpot client.
+#[cfg(feature = "dynamodb")]
 #[doc(no_inline)]
 pub use aws_sdk_dynamodb;
 #[doc(no_inline)]

@@ -8,6 +8,7 @@ use hubspot_client::auth::{MemoryTokenStore, TokenStore};
 use super::{Crm, CrmConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::directory::UserDirectory;
+#[cfg(feature = "dynamodb")]
 use crate::store::dynamodb::{
     DynamoLookupStore, DynamoNotificationStore, DynamoTemplateStore, DynamoTokenStore, TableNames,
 };
@@ -73,8 +74,9 @@ impl Stores {
         }
     }
 
-    /// The stores on the DynamoDB tables `tables`, through `client`. The token stores are the
+    /// The stores on the DynamoDB tables `tables`, through `client` (feature `dynamodb`). The token stores are the
     /// tokens table's items [`MAIN_TOKEN_ITEM`] and [`EMAILS_TOKEN_ITEM`].
+    #[cfg(feature = "dynamodb")]
     pub fn dynamodb(client: aws_sdk_dynamodb::Client, tables: &TableNames) -> Stores {
         Stores {
             notifications: Arc::new(DynamoNotificationStore::new(

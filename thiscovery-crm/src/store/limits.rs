@@ -12,9 +12,11 @@
 
 use serde_json::{Number, Value};
 
+#[cfg(feature = "dynamodb")]
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::notification::Notification;
+#[cfg(feature = "dynamodb")]
 use crate::store::dynamodb::notification_to_item;
 
 /// The largest item DynamoDB stores (400 KB).
@@ -73,6 +75,16 @@ pub fn check_notification(
         return Err(LimitError::new(id_field, "the notification id is empty"));
     }
     check_value(&n.details, details_field, 1)?;
+    // The item's size is counted on the item the DynamoDB codec writes: without the
+    // `dynamodb` feature there is no such item, and no 400 KB limit to keep to.
+    #[cfg(feature = "dynamodb")]
+    check_size(n, details_field)?;
+    Ok(())
+}
+
+/// The 400 KB item limit, with room for the outbox's attributes.
+#[cfg(feature = "dynamodb")]
+fn check_size(n: &Notification, details_field: &str) -> Result<(), LimitError> {
     let size = item_size(n);
     if size + OUTBOX_HEADROOM_BYTES > MAX_ITEM_BYTES {
         return Err(LimitError::new(
@@ -152,6 +164,7 @@ fn significant(text: &str) -> (usize, i64) {
 
 /// The item's size as DynamoDB counts it: the size of the item the DynamoDB codec writes
 /// for `n` ([`notification_to_item`]), so no attribute is left out or named twice.
+#[cfg(feature = "dynamodb")]
 pub fn item_size(n: &Notification) -> usize {
     notification_to_item(n)
         .iter()
@@ -159,6 +172,7 @@ pub fn item_size(n: &Notification) -> usize {
         .sum()
 }
 
+#[cfg(feature = "dynamodb")]
 fn number_size(text: &str) -> usize {
     let (digits, _) = significant(text);
     digits.div_ceil(2) + 1
@@ -166,6 +180,7 @@ fn number_size(text: &str) -> usize {
 
 /// An attribute value's size as DynamoDB counts it (without its attribute name): lists and
 /// maps 3 bytes plus 1 per element plus their contents (a map's keys included).
+#[cfg(feature = "dynamodb")]
 fn attr_size(value: &AttributeValue) -> usize {
     match value {
         AttributeValue::S(s) => s.len(),

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::notification::{Notification, ProcessingStatus};
 
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod limits;
 pub mod memory;
@@ -298,6 +299,7 @@ pub trait NotificationStore: Send + Sync + fmt::Debug {
 }
 
 /// `n` in the table's attribute names, as JSON.
+#[cfg(feature = "dynamodb")]
 pub(crate) fn stored_json(n: &Notification) -> serde_json::Map<String, Value> {
     dynamodb::notification_to_item(n)
         .iter()
@@ -307,6 +309,34 @@ pub(crate) fn stored_json(n: &Notification) -> serde_json::Map<String, Value> {
                 .map(|value| (name.clone(), value))
         })
         .collect()
+}
+
+/// `n` in the table's attribute names, as JSON (without the DynamoDB codec: the attributes
+/// the outbox keeps, by the same names).
+#[cfg(not(feature = "dynamodb"))]
+pub(crate) fn stored_json(n: &Notification) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("id".into(), Value::from(n.id.clone()));
+    map.insert("type".into(), Value::from(n.kind.as_str()));
+    map.insert("label".into(), Value::from(n.label.clone()));
+    map.insert("details".into(), n.details.clone());
+    map.insert("processing_status".into(), Value::from(n.status.as_str()));
+    map.insert("processing_fail_count".into(), Value::from(n.fail_count));
+    if let Some(message) = &n.error_message {
+        map.insert(
+            "processing_error_message".into(),
+            Value::from(message.clone()),
+        );
+    }
+    map.insert("created".into(), Value::from(n.created.clone()));
+    map.insert("modified".into(), Value::from(n.modified.clone()));
+    if let Some(lease) = n.lease_expires_ms {
+        map.insert("lease_expires".into(), Value::from(lease));
+    }
+    if let Some(owner) = &n.lease_owner {
+        map.insert("lease_owner".into(), Value::from(owner.clone()));
+    }
+    map
 }
 
 fn not_supported(operation: &str) -> StoreError {
