@@ -181,7 +181,29 @@ struct Rotation {
     core_api_key: bool,
 }
 
-/// The stack's configuration.
+/// The stack's configuration: read it with [`StackConfig::from_lookup`] (or `from_env`,
+/// `from_env_and_secrets`), adjust its public fields if needed, then build the stack with
+/// [`build`](StackConfig::build) or, to change each HubSpot client's builder (a test's retry
+/// policy), [`build_with`](StackConfig::build_with).
+///
+/// ```no_run
+/// use thiscovery_crm::config::StackConfig;
+///
+/// fn stack(dynamodb: aws_sdk_dynamodb::Client) -> Result<thiscovery_crm::Crm, Box<dyn std::error::Error>> {
+///     let mut config = StackConfig::from_lookup(|name| match name {
+///         "STACK_NAME" => Some("thiscovery-crm-test".into()),
+///         "HUBSPOT_ACCESS_TOKEN" => Some("pat-...".into()),
+///         "THISCOVERY_CORE_URL" => Some("http://127.0.0.1:8080/".into()),
+///         "THISCOVERY_CORE_API_KEY" => Some("key".into()),
+///         _ => None,
+///     })?;
+///     config.crm.max_attempts = 2;
+///     let crm = config.build_with(dynamodb, |client| {
+///         client.retry_policy(hubspot_client::RetryPolicy::fast_for_tests())
+///     })?;
+///     Ok(crm)
+/// }
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct StackConfig {

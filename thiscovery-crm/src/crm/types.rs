@@ -8,7 +8,19 @@ use crate::notification::{NotificationType, ProcessingStatus};
 use crate::store::StoreError;
 use crate::store::limits::LimitError;
 
-/// Settings of the stack.
+/// Settings of the stack. Start from [`CrmConfig::for_env`] (or `default()`) and set the
+/// fields you need: they are public, and the struct is `#[non_exhaustive]` only so that new
+/// settings are not a breaking change.
+///
+/// ```
+/// use std::time::Duration;
+/// use thiscovery_crm::CrmConfig;
+///
+/// let mut config = CrmConfig::for_env("staging");
+/// config.max_attempts = 5;
+/// config.lease = Duration::from_secs(120);
+/// assert_eq!(config.page_size, 1_000);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CrmConfig {
