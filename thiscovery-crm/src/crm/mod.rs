@@ -339,11 +339,17 @@ impl Crm {
         ids: &[String],
         deadline: Option<OffsetDateTime>,
     ) -> Result<ProcessSummary, StoreError> {
+        // Only ids with an item (a stream record can outlive its item); read a few at a time.
+        // Owned ids keep the future `Send` (as in `process_batch`).
+        let found: Vec<Result<Option<String>, StoreError>> =
+            futures_util::stream::iter(ids.to_vec())
+                .map(|id: String| async move { Ok(self.notifications.get(&id).await?.map(|_| id)) })
+                .buffered(self.config.store_concurrency.max(1))
+                .collect()
+                .await;
         let mut candidates = Vec::with_capacity(ids.len());
-        for id in ids {
-            if self.notifications.get(id).await?.is_some() {
-                candidates.push(id.clone());
-            }
+        for id in found {
+            candidates.extend(id?);
         }
         Ok(processor::process_batch(self, candidates, deadline).await)
     }

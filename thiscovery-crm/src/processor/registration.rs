@@ -8,11 +8,12 @@
 //! the contact upsert it repeats is idempotent.
 
 use async_trait::async_trait;
-use hubspot_client::contacts::ContactUpsert;
+use futures_util::StreamExt;
+use hubspot_client::contacts::{BatchUpsertOutcome, ContactUpsert};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::decision::Failure;
+use super::decision::{Failure, ItemResult};
 use super::{Draft, Kind, Results, parse_each};
 use crate::crm::Crm;
 use crate::events::{AUTH0_LOG, Envelope, EventError, Registration, auth0_log_type};
@@ -64,30 +65,52 @@ impl Kind for Registrations {
         }
         let inputs: Vec<ContactUpsert> = registrations.iter().map(|(_, r)| contact(r)).collect();
         let outcome = crm.hubspot.contacts().batch_upsert_by_email(inputs).await;
-        for (id, registration) in registrations {
-            let result = if let Some(failure) = outcome.failure(&registration.email) {
-                Err(Failure::item(
-                    "HubSpot contact upsert failed",
-                    &failure.reason,
-                ))
-            } else if let Some(contact) = outcome.result(&registration.email) {
-                crm.directory
-                    .set_crm_id(&registration.user_id, contact.id.as_str())
-                    .await
-                    .map(|()| Some(contact.id.to_string()))
-                    .map_err(|e| {
-                        let what = format!(
-                            "contact {} upserted, but writing crm_id back failed",
-                            contact.id
-                        );
-                        Failure::directory_pending(&what, &e)
-                    })
-            } else {
-                Err(Failure::retry("HubSpot returned no result for the contact"))
-            };
+        let outcome = &outcome;
+        // The crm_id write-backs to thiscovery-core, a few at a time (one by one, a page of
+        // registrations waited ~5 ms each in series).
+        let written: Vec<(String, ItemResult)> =
+            futures_util::stream::iter(registrations)
+                .map(|(id, registration)| async move {
+                    (id, write_back(crm, outcome, &registration).await)
+                })
+                .buffer_unordered(CORE_CONCURRENCY)
+                .collect()
+                .await;
+        for (id, result) in written {
             results.insert(id, result);
         }
         results
+    }
+}
+
+/// How many crm_id write-backs to thiscovery-core are in flight at once.
+const CORE_CONCURRENCY: usize = 8;
+
+/// A registration's result: its contact's id written back to thiscovery-core as `crm_id`.
+async fn write_back(
+    crm: &Crm,
+    outcome: &BatchUpsertOutcome,
+    registration: &Registration,
+) -> ItemResult {
+    if let Some(failure) = outcome.failure(&registration.email) {
+        Err(Failure::item(
+            "HubSpot contact upsert failed",
+            &failure.reason,
+        ))
+    } else if let Some(contact) = outcome.result(&registration.email) {
+        crm.directory
+            .set_crm_id(&registration.user_id, contact.id.as_str())
+            .await
+            .map(|()| Some(contact.id.to_string()))
+            .map_err(|e| {
+                let what = format!(
+                    "contact {} upserted, but writing crm_id back failed",
+                    contact.id
+                );
+                Failure::directory_pending(&what, &e)
+            })
+    } else {
+        Err(Failure::retry("HubSpot returned no result for the contact"))
     }
 }
 
