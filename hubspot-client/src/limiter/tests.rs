@@ -23,7 +23,7 @@ fn hammer(limit: &RateLimit, horizon: Duration) -> Vec<u64> {
 }
 
 /// The most sends in any closed window `[t, t + w]`.
-fn max_in_window(sent: &[u64], window: Duration) -> usize {
+pub(super) fn max_in_window(sent: &[u64], window: Duration) -> usize {
     let w = window.as_nanos() as u64;
     let mut best = 0;
     let mut lo = 0;
