@@ -71,6 +71,14 @@ struct PropertiesRequest<'a> {
     properties: &'a Properties,
 }
 
+/// A create's body: HubSpot's `SimplePublicObjectInputForCreate` requires `associations`
+/// (none here) as well as `properties`.
+#[derive(Serialize)]
+struct CreateRequest<'a> {
+    properties: &'a Properties,
+    associations: [(); 0],
+}
+
 /// One input of [`ContactsApi::batch_upsert_by_email`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactUpsert {
@@ -144,6 +152,8 @@ impl<'a> UpsertBatchRequest<'a> {
 #[serde(rename_all = "camelCase")]
 struct ReadBatchRequest<'a> {
     properties: &'a [&'a str],
+    /// Required by HubSpot's `BatchReadInputSimplePublicObjectId`; no history is read.
+    properties_with_history: [(); 0],
     id_property: &'static str,
     inputs: Vec<ReadInput<'a>>,
 }
@@ -268,7 +278,10 @@ impl ContactsApi<'_> {
     /// existing id. Not idempotent: not retried after a timeout or a 5xx.
     pub async fn create(&self, properties: &Properties) -> Result<Contact> {
         let request = Request::new("contacts.create", Method::POST, &self.path())
-            .json(&PropertiesRequest { properties })?
+            .json(&CreateRequest {
+                properties,
+                associations: [],
+            })?
             .not_idempotent();
         self.client.inner.call(request).await
     }
@@ -386,6 +399,7 @@ impl ContactsApi<'_> {
             |chunk| async move {
                 let body = ReadBatchRequest {
                     properties: wanted,
+                    properties_with_history: [],
                     id_property: "email",
                     inputs: chunk.iter().map(|id| ReadInput { id }).collect(),
                 };

@@ -29,7 +29,7 @@ async fn create_sends_properties_with_bearer_token() {
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(header("content-type", "application/json"))
         .and(body_json(
-            json!({"properties": {"email": "altha@email.co.uk", "firstname": "Altha"}}),
+            json!({"properties": {"email": "altha@email.co.uk", "firstname": "Altha"}, "associations": []}),
         ))
         .respond_with(
             ResponseTemplate::new(201).set_body_json(contact_json("74701", "altha@email.co.uk")),
@@ -380,6 +380,7 @@ async fn batch_read_by_email_sends_the_documented_body_and_keys_results_by_email
         .and(path("/crm/v3/objects/contacts/batch/read"))
         .and(body_json(json!({
             "properties": ["thiscovery_last_login_date", "email"],
+            "propertiesWithHistory": [],
             "idProperty": "email",
             "inputs": [{"id": "altha@email.co.uk"}, {"id": "nobody@email.co.uk"}]
         })))
