@@ -2,7 +2,7 @@
 //! sweeps N pending notifications.
 //!
 //! ```text
-//! cargo build --release --example lambda
+//! cargo build --release -p thiscovery-crm-lambda
 //! export DYNAMODB_LOCAL_DIR="$(scripts/install-dynamodb-local.sh)"
 //! cargo bench -p thiscovery-crm-stack --bench lambda_sweep                      # 10,000, one run
 //! cargo bench -p thiscovery-crm-stack --bench lambda_sweep -- --notifications 2500 --runs 3
@@ -465,7 +465,7 @@ async fn main() -> Result<()> {
     };
     if !binary.is_file() {
         let message = format!(
-            "the Lambda binary {} does not exist: run `cargo build --release --example lambda` first (or pass --binary PATH / set LAMBDA_BINARY)",
+            "the Lambda binary {} does not exist: run `cargo build --release -p thiscovery-crm-lambda` first (or pass --binary PATH / set LAMBDA_BINARY)",
             binary.display()
         );
         if !args.bench_mode {

@@ -62,7 +62,7 @@
 //! | `hubspot.requests`, `hubspot.responses_429`, `hubspot.retries`, `hubspot.token_refreshes` | `Stack` | HubSpot API requests sent (each attempt), 429 answers, retries, OAuth token refreshes (hubspot-client) |
 //! | `hubspot.limiter.wait_seconds`, `hubspot.limiter.holds`, `hubspot.budget.*` | `Stack` | the rate limiter's waits and holds, the shared budget's reservations and fallbacks (hubspot-client) |
 //!
-//! Build: `cargo lambda build --release --arm64 --example lambda` (both functions deploy the
+//! Build: `bash scripts/build-lambda.sh` (the package `lambda/`, arm64, checked; both functions deploy the
 //! same `target/lambda/lambda/bootstrap`).
 
 use std::sync::Arc;
