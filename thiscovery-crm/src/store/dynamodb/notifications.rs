@@ -48,6 +48,18 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":s", s(status.as_str()))
     }
 
+    /// The status index's items with `status`, projected to the key attributes (id, created,
+    /// status, lease, type).
+    fn status_keys_query(&self, status: ProcessingStatus) -> QueryFluentBuilder {
+        self.status_query(status)
+            .key_condition_expression("#s = :s")
+            .projection_expression("#id, #c, #s, #l, #t")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_names("#c", CREATED)
+            .expression_attribute_names("#l", LEASE_EXPIRES)
+            .expression_attribute_names("#t", TYPE)
+    }
+
     /// Every item `query` finds, through all its pages, each read with `decode`. The SDK's
     /// paginator follows `LastEvaluatedKey` (a page can be empty while more remain).
     async fn all_pages<T>(
@@ -74,14 +86,7 @@ impl DynamoNotificationStore {
         &self,
         status: ProcessingStatus,
     ) -> Result<Vec<PendingKey>, StoreError> {
-        let query = self
-            .status_query(status)
-            .key_condition_expression("#s = :s")
-            .projection_expression("#id, #c, #s, #l, #t")
-            .expression_attribute_names("#id", ID)
-            .expression_attribute_names("#c", CREATED)
-            .expression_attribute_names("#l", LEASE_EXPIRES)
-            .expression_attribute_names("#t", TYPE);
+        let query = self.status_keys_query(status);
         self.all_pages(query, &format!("{status} keys"), pending_key_from_item)
             .await
     }
@@ -298,14 +303,7 @@ impl NotificationStore for DynamoNotificationStore {
         &self,
         status: ProcessingStatus,
     ) -> Result<Vec<StatusKey>, StoreError> {
-        let query = self
-            .status_query(status)
-            .key_condition_expression("#s = :s")
-            .projection_expression("#id, #c, #s, #l, #t")
-            .expression_attribute_names("#id", ID)
-            .expression_attribute_names("#c", CREATED)
-            .expression_attribute_names("#l", LEASE_EXPIRES)
-            .expression_attribute_names("#t", TYPE);
+        let query = self.status_keys_query(status);
         self.all_pages(query, &format!("{status} keys"), |table, item| {
             let r = ItemReader::new(table, item);
             Ok(StatusKey {
