@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{World, fixture, lambda_binary, lambda_env, world};
+use common::{World, failed_cold_start, fixture, lambda_binary, lambda_env, world};
 use crm_testkit::hubspot::Endpoint;
 use crm_testkit::lambda::{AnswerKind, Call, LambdaRuntime};
 use serde_json::{Value, json};
@@ -496,13 +496,7 @@ async fn an_unknown_role_fails_the_cold_start_naming_the_variable() {
     let mut cmd = tokio::process::Command::new(lambda_binary());
     lambda_env(&mut cmd, &runtime.runtime_api());
     cmd.env("CRM_ROLE", "sweeper");
-    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!output.status.success());
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let text = failed_cold_start(cmd).await;
     assert!(
         text.contains("CRM_ROLE must be ingest, processor or all") && text.contains("sweeper"),
         "{text}"

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{fixture, lambda_binary, lambda_env, world, world_on};
+use common::{
+    failed_cold_start, fixture, lambda_binary, lambda_env, run_until_answered, world, world_on,
+};
 use crm_testkit::core::{ALTHA_EMAIL, ALTHA_USER_ID, FakeCore};
 use crm_testkit::hubspot::{Endpoint, FakeHubSpot, Fault};
 use crm_testkit::lambda::{Deadline, LambdaRuntime};
@@ -63,29 +65,11 @@ async fn the_lambda_handles_every_fixture_through_the_runtime_api() {
         runtime.push(*id, event.clone());
     }
 
-    let started = Instant::now();
     let mut cmd = tokio::process::Command::new(lambda_binary());
     lambda_env(&mut cmd, &runtime.runtime_api());
     w.configure(&mut cmd);
-    let mut child = cmd.spawn().unwrap();
-    while runtime.answers().len() < events.len() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().await.unwrap();
-            panic!(
-                "lambda exited early ({status}): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "lambda did not answer every event"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = run_until_answered(cmd, &runtime, events.len()).await;
+    let logs = stdout + &stderr;
 
     assert!(runtime.errors().is_empty(), "{:?}", runtime.errors());
     let responses: std::collections::HashMap<String, Value> =
@@ -442,13 +426,7 @@ async fn a_missing_secret_fails_the_cold_start_naming_it() {
     cmd.env("SECRETS_NAMESPACE", &ns)
         .env("THISCOVERY_CORE_URL", "http://127.0.0.1:9")
         .env(moto::ENDPOINT_URL_ENV, moto.endpoint());
-    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!output.status.success());
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let text = failed_cold_start(cmd).await;
     assert!(
         text.contains(&format!("secret {ns}hubspot-connection does not exist")),
         "{text}"
@@ -463,13 +441,7 @@ async fn missing_configuration_fails_the_cold_start_naming_the_variable() {
     cmd.env("HUBSPOT_ACCESS_TOKEN", "t")
         .env("THISCOVERY_CORE_URL", "http://127.0.0.1:9")
         .env("THISCOVERY_CORE_API_KEY", "k");
-    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!output.status.success());
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let text = failed_cold_start(cmd).await;
     assert!(text.contains("STACK_NAME"), "{text}");
 }
 

@@ -7,9 +7,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use common::{fixture, lambda_binary, lambda_env, world};
+use common::{fixture, lambda_binary, lambda_env, run_until_answered, world};
 use crm_testkit::hubspot::{Endpoint, Fault};
 use crm_testkit::lambda::LambdaRuntime;
 use serde_json::{Value, json};
@@ -89,25 +88,7 @@ async fn each_invocation_emits_its_metrics_in_embedded_metric_format() {
     let mut cmd = tokio::process::Command::new(lambda_binary());
     lambda_env(&mut cmd, &runtime.runtime_api());
     w.configure(&mut cmd);
-    let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while runtime.answers().len() < events.len() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().await.unwrap();
-            panic!(
-                "lambda exited early ({status}): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "lambda did not answer"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (stdout, _) = run_until_answered(cmd, &runtime, events.len()).await;
     assert!(runtime.errors().is_empty(), "{:?}", runtime.errors());
     let responses: BTreeMap<String, Value> = runtime.responses().into_iter().collect();
     assert_eq!(responses["email"]["outcome"], "processed");

@@ -110,3 +110,45 @@ impl World {
         signup
     }
 }
+
+/// Runs the Lambda `cmd` until `runtime` has `answers` answers (failing if the process exits
+/// first or two minutes pass), then stops it and returns its stdout and stderr, in that order.
+pub async fn run_until_answered(
+    mut cmd: tokio::process::Command,
+    runtime: &lambda::LambdaRuntime,
+    answers: usize,
+) -> (String, String) {
+    let started = std::time::Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    while runtime.answers().len() < answers {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "lambda exited early ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "lambda did not answer every event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs the Lambda `cmd`, which must fail its cold start within a minute; returns what it
+/// printed (stdout, then stderr).
+pub async fn failed_cold_start(mut cmd: tokio::process::Command) -> String {
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
