@@ -284,7 +284,8 @@ pub struct LimiterStats {
     pub slots_reserved: u64,
     /// Granted slots that went unused (no caller in time, or a hold came first).
     pub slots_wasted: u64,
-    /// Store calls that failed or took longer than the timeout.
+    /// Store calls that failed or took longer than the timeout: reservations (each also a
+    /// fallback) and the writes that share a hold.
     pub store_errors: u64,
     /// Times the limiter switched to its local share.
     pub fallbacks: u64,

@@ -254,7 +254,8 @@ pub(crate) struct Limiter {
     origin_wall_us: u64,
     state: Mutex<State>,
     shared: Option<Shared>,
-    stats: Stats,
+    /// Shared with the background tasks that write holds to the store.
+    stats: std::sync::Arc<Stats>,
 }
 
 impl Limiter {
@@ -309,7 +310,7 @@ impl Limiter {
                 fallback_until: None,
             }),
             shared,
-            stats: Stats::default(),
+            stats: std::sync::Arc::default(),
         })
     }
 
@@ -627,9 +628,8 @@ impl Limiter {
     }
 
     fn fall_back(&self, shared: &Shared, reason: &str) {
-        bump(&self.stats.store_errors, 1);
+        store_error(&self.stats);
         bump(&self.stats.fallbacks, 1);
-        metrics::counter!("hubspot.budget.store_errors").increment(1);
         metrics::counter!("hubspot.budget.fallbacks").increment(1);
         let until = Instant::now() + shared.budget.retry_store_after;
         self.state().fallback_until = Some(until);
@@ -679,15 +679,23 @@ impl Limiter {
             let until_us = self.wall_us(until).saturating_add(shared.tolerance_us);
             let store = shared.budget.store.clone();
             let timeout = shared.budget.store_timeout;
+            let stats = self.stats.clone();
             runtime.spawn(async move {
                 match tokio::time::timeout(timeout, store.hold_until(until_us)).await {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(())) => return,
                     Ok(Err(e)) => tracing::warn!(error = %e, "could not share a rate-limit hold"),
                     Err(_) => tracing::warn!("could not share a rate-limit hold: no answer"),
                 }
+                store_error(&stats);
             });
         }
     }
+}
+
+/// Counts a store call that failed or timed out (a reservation, or a hold's write).
+fn store_error(stats: &Stats) {
+    bump(&stats.store_errors, 1);
+    metrics::counter!("hubspot.budget.store_errors").increment(1);
 }
 
 /// The local share of `limit` a process uses while the store is unavailable.
